@@ -1,0 +1,29 @@
+"""``client_registry_sensor``: keeps the dynamic partitions equal to ``clients.yaml``."""
+
+import dagster as dg
+
+from optimizer_pipeline.defs.registry.sync import diff_registry, partition_requests
+from optimizer_pipeline.lib.registry import RegistryError
+from optimizer_pipeline.resources.registry import ClientRegistry
+
+
+@dg.sensor(
+    name="client_registry_sensor",
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Adds client_hashtag / client partitions for new registry entries and removes deleted ones.",
+)
+def client_registry_sensor(
+    context: dg.SensorEvaluationContext, registry: ClientRegistry
+) -> dg.SensorResult | dg.SkipReason:
+    """Starts no runs: scraping costs money, so materialising new partitions stays the user's decision."""
+    try:
+        reg = registry.load()
+    except RegistryError as exc:
+        # A broken file must not delete every partition: report and change nothing.
+        return dg.SkipReason(f"registry not applied: {exc}")
+    diff = diff_registry(reg, context.instance)
+    if diff.empty:
+        return dg.SkipReason(f"registry {reg.path} and partitions are in sync")
+    context.log.info(f"registry changes: {diff.summary()}")
+    return dg.SensorResult(dynamic_partitions_requests=partition_requests(diff))

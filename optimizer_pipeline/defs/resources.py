@@ -1,0 +1,87 @@
+"""The one place that binds resources to configuration (``OPTIMIZER_*`` environment variables).
+
+Unset variables fall back to the embedded default: the sample corpus, the sample registry and a home directory in
+``$DAGSTER_HOME`` (or ``./.dagster_home``), so ``dagster dev`` works with no keys and no network. Secrets are only
+ever passed as ``EnvVar`` references, never read into code, logs or metadata.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from optimizer_pipeline.lib.registry import SAMPLE_CLIENTS_FILE
+from optimizer_pipeline.lib.sample_corpus import DEFAULT_SEED
+from optimizer_pipeline.resources.parquet_io import ParquetIOManager
+from optimizer_pipeline.resources.registry import ClientRegistry
+from optimizer_pipeline.resources.tiktok import (
+    ApifyTikTokSource,
+    ReplayTikTokSource,
+    SampleTikTokSource,
+    TikTokSource,
+)
+from optimizer_pipeline.resources.videos import VideoStore
+
+TIKTOK_SOURCES = ("sample", "replay", "apify")
+
+
+def default_home() -> str:
+    """Where data lives when ``OPTIMIZER_HOME`` is unset: next to the Dagster instance."""
+    return os.environ.get("DAGSTER_HOME") or str(Path.cwd() / ".dagster_home")
+
+
+def _setting(name: str, default: Any) -> Any:
+    """An ``EnvVar`` reference when the variable is set (shown as such in the UI), else the default."""
+    if name not in os.environ:
+        return default
+    if isinstance(default, bool):
+        raise TypeError("boolean settings are not supported")
+    if isinstance(default, int):
+        return dg.EnvVar.int(name)
+    if isinstance(default, float):
+        return float(os.environ[name])  # EnvVar has no float form; not a secret
+    return dg.EnvVar(name)
+
+
+def tiktok_source(home: Any) -> TikTokSource:
+    """Choose the TikTok source named by ``OPTIMIZER_TIKTOK_SOURCE`` (sample | replay | apify)."""
+    kind = os.environ.get("OPTIMIZER_TIKTOK_SOURCE", "sample").strip().lower()
+    if kind == "apify":
+        return ApifyTikTokSource(
+            token=dg.EnvVar("OPTIMIZER_APIFY_TOKEN"),
+            actor_id=_setting("OPTIMIZER_APIFY_ACTOR", "clockworks/tiktok-scraper"),
+            api_url=_setting("OPTIMIZER_APIFY_API_URL", "https://api.apify.com"),
+        )
+    if kind == "replay":
+        return ReplayTikTokSource(folder=dg.EnvVar("OPTIMIZER_REPLAY_DIR"))
+    if kind == "sample":
+        return SampleTikTokSource(
+            home=home,
+            seed=_setting("OPTIMIZER_SAMPLE_SEED", DEFAULT_SEED),
+            scale=_setting("OPTIMIZER_SAMPLE_SCALE", 1.0),
+        )
+    raise ValueError(f"OPTIMIZER_TIKTOK_SOURCE={kind!r} is not one of {', '.join(TIKTOK_SOURCES)}")
+
+
+def build_resources() -> dict[str, Any]:
+    """Resource key → configured resource, from the current environment."""
+    home = _setting("OPTIMIZER_HOME", default_home())
+    return {
+        "io_manager": ParquetIOManager(home=home),
+        "registry": ClientRegistry(path=_setting("OPTIMIZER_CLIENTS_FILE", str(SAMPLE_CLIENTS_FILE))),
+        "tiktok": tiktok_source(home),
+        "video_store": VideoStore(
+            home=home,
+            retention_days=_setting("OPTIMIZER_VIDEO_RETENTION_DAYS", 7.0),
+            max_megabytes=_setting("OPTIMIZER_VIDEO_MAX_MB", 300),
+            timeout_s=_setting("OPTIMIZER_VIDEO_TIMEOUT_S", 60.0),
+        ),
+    }
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    return dg.Definitions(resources=build_resources())

@@ -1,0 +1,245 @@
+"""The client registry (``clients.yaml``): who the clients are and which hashtags to learn from.
+
+Validation errors name the file, the client and the field, because the people editing this file are marketers and
+analysts, not the authors of this code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from optimizer_pipeline.lib.buckets import DURATION_BUCKETS
+from optimizer_pipeline.lib.slugs import client_hashtag_key, is_slug, slugify
+
+#: The registry shipped with the package: the sample client of the embedded default.
+SAMPLE_CLIENTS_FILE = Path(__file__).resolve().parents[1] / "sample" / "clients.yaml"
+
+HASHTAG_DEFAULTS: dict[str, Any] = {
+    "videos_per_bucket": 50,
+    "date_cutoff": None,
+    "min_views": 1000,
+    "min_engagement_rate": 0.02,
+    "over_collection": 800,
+    "buckets": list(DURATION_BUCKETS),
+    "outlier_fence_scale": "linear",
+}
+_HASHTAG_KEYS = {"tag", "slug", *HASHTAG_DEFAULTS}
+_CLIENT_KEYS = {"slug", "name", "industry", "brand", "hashtags", "competitors", "defaults"}
+
+
+class RegistryError(ValueError):
+    """A registry file that cannot be used; the message says where and why."""
+
+
+@dataclass(frozen=True)
+class HashtagSettings:
+    """One hashtag of one client, with the collection and filtering settings of the seed."""
+
+    tag: str
+    slug: str
+    videos_per_bucket: int
+    date_cutoff: date | None
+    min_views: int
+    min_engagement_rate: float
+    over_collection: int
+    buckets: tuple[str, ...]
+    outlier_fence_scale: str = "linear"
+
+
+@dataclass(frozen=True)
+class Client:
+    """A client (tenant): brand facts are used by the briefs of later issues."""
+
+    slug: str
+    name: str
+    industry: str
+    brand: dict[str, Any]
+    hashtags: tuple[HashtagSettings, ...]
+    competitors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Registry:
+    """All clients of one registry file."""
+
+    path: str
+    clients: tuple[Client, ...] = field(default_factory=tuple)
+
+    def client_hashtag_keys(self) -> list[str]:
+        """Every ``<client>__<hashtag>`` partition key, sorted."""
+        return sorted(client_hashtag_key(c.slug, h.slug) for c in self.clients for h in c.hashtags)
+
+    def client_keys(self) -> list[str]:
+        """Every client partition key, sorted."""
+        return sorted(c.slug for c in self.clients)
+
+    def lookup(self, key: str) -> tuple[Client, HashtagSettings]:
+        """The client and hashtag behind a ``client_hashtag`` key; ``KeyError`` when it is not registered."""
+        for c in self.clients:
+            for h in c.hashtags:
+                if client_hashtag_key(c.slug, h.slug) == key:
+                    return c, h
+        raise KeyError(f"{key!r} is not in the registry {self.path}")
+
+
+def load_registry(path: str | Path) -> Registry:
+    """Parse and validate a registry file."""
+    p = Path(path)
+    try:
+        doc = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise RegistryError(f"{p}: registry file not found") from exc
+    except yaml.YAMLError as exc:
+        raise RegistryError(f"{p}: not valid YAML: {exc}") from exc
+    return parse_registry(doc, source=str(p))
+
+
+def parse_registry(doc: Any, *, source: str = "<registry>") -> Registry:
+    """Validate an already-parsed registry document."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("clients"), list):
+        raise RegistryError(f"{source}: expected a mapping with a 'clients' list")
+    unknown = set(doc) - {"clients", "defaults"}
+    if unknown:
+        raise RegistryError(f"{source}: unknown top-level field(s) {sorted(unknown)}")
+    defaults = _merge_defaults(HASHTAG_DEFAULTS, doc.get("defaults") or {}, f"{source}: defaults")
+    clients: list[Client] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(doc["clients"]):
+        client = _parse_client(raw, defaults, f"{source}: clients[{i}]")
+        if client.slug in seen:
+            raise RegistryError(f"{source}: client {client.slug!r} is listed twice")
+        seen.add(client.slug)
+        clients.append(client)
+    return Registry(path=source, clients=tuple(clients))
+
+
+def _merge_defaults(base: dict[str, Any], override: Any, where: str) -> dict[str, Any]:
+    if not isinstance(override, dict):
+        raise RegistryError(f"{where}: expected a mapping")
+    unknown = set(override) - set(HASHTAG_DEFAULTS)
+    if unknown:
+        raise RegistryError(f"{where}: unknown field(s) {sorted(unknown)}")
+    return {**base, **override}
+
+
+def _parse_client(raw: Any, defaults: dict[str, Any], where: str) -> Client:
+    if not isinstance(raw, dict):
+        raise RegistryError(f"{where}: expected a mapping")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise RegistryError(f"{where}: field 'name' is required (a non-empty string)")
+    where = f"{where.rsplit(':', 1)[0]}: client {name!r}"
+    unknown = set(raw) - _CLIENT_KEYS
+    if unknown:
+        raise RegistryError(f"{where}: unknown field(s) {sorted(unknown)}")
+    slug = _slug_field(raw.get("slug"), name, where)
+    industry = raw.get("industry", "")
+    if not isinstance(industry, str):
+        raise RegistryError(f"{where}: field 'industry' must be a string")
+    brand = raw.get("brand") or {}
+    if not isinstance(brand, dict):
+        raise RegistryError(f"{where}: field 'brand' must be a mapping of brand facts")
+    client_defaults = _merge_defaults(defaults, raw.get("defaults") or {}, f"{where}: defaults")
+    tags = raw.get("hashtags")
+    if not isinstance(tags, list) or not tags:
+        raise RegistryError(f"{where}: field 'hashtags' must be a non-empty list")
+    hashtags = [_parse_hashtag(t, client_defaults, f"{where}: hashtags[{j}]") for j, t in enumerate(tags)]
+    slugs = [h.slug for h in hashtags]
+    dupes = sorted({s for s in slugs if slugs.count(s) > 1})
+    if dupes:
+        raise RegistryError(f"{where}: hashtag(s) {dupes} listed twice")
+    competitors = raw.get("competitors") or []
+    if not isinstance(competitors, list) or not all(isinstance(c, str) and c.strip() for c in competitors):
+        raise RegistryError(f"{where}: field 'competitors' must be a list of TikTok handles")
+    return Client(
+        slug=slug,
+        name=name.strip(),
+        industry=industry,
+        brand=brand,
+        hashtags=tuple(hashtags),
+        competitors=tuple(c.strip().lstrip("@") for c in competitors),
+    )
+
+
+def _slug_field(value: Any, fallback: str, where: str) -> str:
+    if value is None:
+        try:
+            return slugify(fallback)
+        except ValueError as exc:
+            raise RegistryError(f"{where}: cannot derive a slug from {fallback!r}; set 'slug'") from exc
+    if not isinstance(value, str) or not is_slug(value):
+        raise RegistryError(f"{where}: field 'slug' must match [a-z0-9-] without '__', got {value!r}")
+    return value
+
+
+def _parse_hashtag(raw: Any, defaults: dict[str, Any], where: str) -> HashtagSettings:
+    if isinstance(raw, str):
+        raw = {"tag": raw}
+    if not isinstance(raw, dict):
+        raise RegistryError(f"{where}: expected a hashtag string or mapping")
+    tag = raw.get("tag")
+    if not isinstance(tag, str) or not tag.strip().lstrip("#"):
+        raise RegistryError(f"{where}: field 'tag' is required (the hashtag, without '#')")
+    tag = tag.strip().lstrip("#")
+    where = f"{where.rsplit(':', 1)[0]}: hashtag {tag!r}"
+    unknown = set(raw) - _HASHTAG_KEYS
+    if unknown:
+        raise RegistryError(f"{where}: unknown field(s) {sorted(unknown)}")
+    merged = {**defaults, **{k: v for k, v in raw.items() if k in HASHTAG_DEFAULTS}}
+    return HashtagSettings(
+        tag=tag,
+        slug=_slug_field(raw.get("slug"), tag, where),
+        videos_per_bucket=_int_field(merged, "videos_per_bucket", where, minimum=1),
+        date_cutoff=_date_field(merged.get("date_cutoff"), where),
+        min_views=_int_field(merged, "min_views", where, minimum=0),
+        min_engagement_rate=_rate_field(merged, "min_engagement_rate", where),
+        over_collection=_int_field(merged, "over_collection", where, minimum=1),
+        buckets=_buckets_field(merged.get("buckets"), where),
+        outlier_fence_scale=_choice_field(merged, "outlier_fence_scale", ("linear", "log"), where),
+    )
+
+
+def _int_field(d: dict[str, Any], key: str, where: str, *, minimum: int) -> int:
+    v = d.get(key)
+    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+        raise RegistryError(f"{where}: field '{key}' must be an integer >= {minimum}, got {v!r}")
+    return v
+
+
+def _rate_field(d: dict[str, Any], key: str, where: str) -> float:
+    v = d.get(key)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
+        raise RegistryError(f"{where}: field '{key}' must be a fraction between 0 and 1 (2% = 0.02), got {v!r}")
+    return float(v)
+
+
+def _choice_field(d: dict[str, Any], key: str, choices: tuple[str, ...], where: str) -> str:
+    v = d.get(key)
+    if v not in choices:
+        raise RegistryError(f"{where}: field '{key}' must be one of {list(choices)}, got {v!r}")
+    return str(v)
+
+
+def _date_field(v: Any, where: str) -> date | None:
+    if v is None or isinstance(v, date):
+        return v
+    if isinstance(v, str):
+        try:
+            return date.fromisoformat(v)
+        except ValueError:
+            pass
+    raise RegistryError(f"{where}: field 'date_cutoff' must be a date YYYY-MM-DD, got {v!r}")
+
+
+def _buckets_field(v: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(v, list) or not v:
+        raise RegistryError(f"{where}: field 'buckets' must be a non-empty list of {list(DURATION_BUCKETS)}")
+    bad = [b for b in v if b not in DURATION_BUCKETS]
+    if bad:
+        raise RegistryError(f"{where}: field 'buckets' has unknown bucket(s) {bad}; known: {list(DURATION_BUCKETS)}")
+    return tuple(b for b in DURATION_BUCKETS if b in v)

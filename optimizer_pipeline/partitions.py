@@ -1,0 +1,26 @@
+"""Partition definitions (one place) and the one helper that reads partition keys in every context."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from optimizer_pipeline.lib.buckets import DURATION_BUCKETS
+
+CLIENT_HASHTAG = dg.DynamicPartitionsDefinition(name="client_hashtag")
+CLIENT = dg.DynamicPartitionsDefinition(name="client")
+DURATION_BUCKET = dg.StaticPartitionsDefinition(list(DURATION_BUCKETS))
+#: Dimensions sort by name, so keys read ``<client>__<hashtag>|<bucket>``.
+MARKET_PARTITIONS = dg.MultiPartitionsDefinition({"client_hashtag": CLIENT_HASHTAG, "duration_bucket": DURATION_BUCKET})
+
+
+def market_key(client_hashtag: str, bucket: str) -> dg.MultiPartitionKey:
+    """The multi-partition key of one client × hashtag × duration bucket."""
+    return dg.MultiPartitionKey({"client_hashtag": client_hashtag, "duration_bucket": bucket})
+
+
+def partition_dims(context: dg.AssetExecutionContext | dg.OpExecutionContext) -> dict[str, str]:
+    """Dimension → key for a market partition; in 1.13 ``partition_key`` is sometimes a plain string."""
+    pk = context.partition_key
+    if isinstance(pk, dg.MultiPartitionKey):
+        return dict(pk.keys_by_dimension)
+    return dict(MARKET_PARTITIONS.get_partition_key_from_str(pk).keys_by_dimension)

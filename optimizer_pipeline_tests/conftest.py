@@ -1,0 +1,31 @@
+"""Shared fixtures: a small sample corpus (built once per session) and Dagster instances with partitions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from optimizer_pipeline.defs.registry.sync import apply_registry
+from optimizer_pipeline.lib.registry import SAMPLE_CLIENTS_FILE, load_registry
+from optimizer_pipeline.lib.sample_corpus import DEFAULT_SEED, generate_sample_corpus
+
+#: Small enough to build in seconds, large enough that three buckets have 20+ videos per hashtag.
+TEST_SCALE = 0.4
+
+
+@pytest.fixture(scope="session")
+def sample_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home whose ``sample/`` holds the corpus at TEST_SCALE (read-only for tests: copy before changing)."""
+    home = tmp_path_factory.mktemp("sample_home")
+    generate_sample_corpus(home / "sample", seed=DEFAULT_SEED, scale=TEST_SCALE, workers=2)
+    return home
+
+
+@pytest.fixture
+def instance():
+    """A real (temporary) instance with the sample registry's partitions."""
+    with dg.instance_for_test() as inst:
+        apply_registry(load_registry(SAMPLE_CLIENTS_FILE), inst)
+        yield inst

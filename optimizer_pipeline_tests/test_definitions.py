@@ -1,0 +1,61 @@
+"""The code location loads with the embedded default and with each TikTok source configured."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+
+from optimizer_pipeline.defs.resources import build_resources
+from optimizer_pipeline.demo import load_definitions
+from optimizer_pipeline.materialize_all import plan_stages
+from optimizer_pipeline.resources.tiktok import ApifyTikTokSource, ReplayTikTokSource, SampleTikTokSource
+
+MARKET_ASSETS = {"tiktok_videos", "tiktok_videos_rejected", "bucket_videos", "bucket_videos_excluded"}
+
+
+def test_definitions_load_with_defaults(monkeypatch, tmp_path):
+    monkeypatch.delenv("OPTIMIZER_TIKTOK_SOURCE", raising=False)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    defs = load_definitions()
+    keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert keys >= MARKET_ASSETS
+    assert defs.resolve_sensor_def("client_registry_sensor")
+    assert defs.resolve_schedule_def("video_cache_cleanup_schedule")
+    assert defs.resolve_job_def("video_cache_cleanup_job")
+    assert isinstance(build_resources()["tiktok"], SampleTikTokSource)
+
+
+def test_stages_put_upstreams_first(monkeypatch, tmp_path):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    order = [sorted(k.to_user_string() for k in s.keys) for s in plan_stages(load_definitions())]
+    flat = [k for stage in order for k in stage]
+    assert flat.index("tiktok_videos") < flat.index("bucket_videos")
+    assert ["bucket_videos", "bucket_videos_excluded"] in order
+
+
+@pytest.mark.parametrize(
+    ("env", "cls"),
+    [
+        ({"OPTIMIZER_TIKTOK_SOURCE": "apify", "OPTIMIZER_APIFY_TOKEN": "secret-token-value"}, ApifyTikTokSource),
+        ({"OPTIMIZER_TIKTOK_SOURCE": "replay", "OPTIMIZER_REPLAY_DIR": "/tmp/exports"}, ReplayTikTokSource),
+    ],
+)
+def test_source_is_chosen_by_configuration(monkeypatch, env, cls):
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    source = build_resources()["tiktok"]
+    assert isinstance(source, cls)
+    # secrets stay EnvVar references, never literal values in the definitions
+    assert "secret-token-value" not in repr(source)
+
+
+def test_unknown_source_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("OPTIMIZER_TIKTOK_SOURCE", "tiktok-direct")
+    with pytest.raises(ValueError, match="sample, replay, apify"):
+        build_resources()
+
+
+def test_env_var_references_are_used_when_set(monkeypatch):
+    monkeypatch.setenv("OPTIMIZER_HOME", "/srv/optimizer")
+    res = build_resources()
+    assert isinstance(res["io_manager"].home, dg.EnvVar)
