@@ -79,6 +79,7 @@ def bucket_summary(metadata: dict[tuple[str, str], dict]) -> pd.DataFrame:
         if asset != "bucket_videos":
             continue
         ch, bucket = _split_market_key(pk)
+        features = metadata.get(("video_features", pk), {})
         rows.append(
             {
                 "client_hashtag": ch,
@@ -89,6 +90,8 @@ def bucket_summary(metadata: dict[tuple[str, str], dict]) -> pd.DataFrame:
                 "selected": meta.get("selected"),
                 "celebrity": meta.get("celebrity_videos"),
                 "download_failures": meta.get("download_failures"),
+                "with_features": features.get("videos"),
+                "quarantined": features.get("quarantined"),
                 "median_er": round(float(meta.get("median_engagement_rate") or 0.0), 4),
             }
         )

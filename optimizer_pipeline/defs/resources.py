@@ -15,6 +15,12 @@ import dagster as dg
 
 from optimizer_pipeline.lib.registry import SAMPLE_CLIENTS_FILE
 from optimizer_pipeline.lib.sample_corpus import DEFAULT_SEED
+from optimizer_pipeline.resources.features import (
+    AnthropicCreativeLabeler,
+    CreativeLabeler,
+    FeatureStore,
+    RuleLabeler,
+)
 from optimizer_pipeline.resources.parquet_io import ParquetIOManager
 from optimizer_pipeline.resources.registry import ClientRegistry
 from optimizer_pipeline.resources.tiktok import (
@@ -66,6 +72,17 @@ def tiktok_source(home: Any) -> TikTokSource:
     raise ValueError(f"OPTIMIZER_TIKTOK_SOURCE={kind!r} is not one of {', '.join(TIKTOK_SOURCES)}")
 
 
+def creative_labeler() -> CreativeLabeler:
+    """Anthropic labels when ``OPTIMIZER_ANTHROPIC_API_KEY`` is set, rule-based labels otherwise."""
+    if os.environ.get("OPTIMIZER_ANTHROPIC_API_KEY"):
+        return AnthropicCreativeLabeler(
+            api_key=dg.EnvVar("OPTIMIZER_ANTHROPIC_API_KEY"),
+            model=_setting("OPTIMIZER_ANTHROPIC_MODEL", "claude-sonnet-4-6"),
+            base_url=_setting("OPTIMIZER_ANTHROPIC_BASE_URL", None),
+        )
+    return RuleLabeler()
+
+
 def build_resources() -> dict[str, Any]:
     """Resource key → configured resource, from the current environment."""
     home = _setting("OPTIMIZER_HOME", default_home())
@@ -79,6 +96,8 @@ def build_resources() -> dict[str, Any]:
             max_megabytes=_setting("OPTIMIZER_VIDEO_MAX_MB", 300),
             timeout_s=_setting("OPTIMIZER_VIDEO_TIMEOUT_S", 60.0),
         ),
+        "feature_store": FeatureStore(home=home, workers=_setting("OPTIMIZER_FEATURE_WORKERS", 2)),
+        "labeler": creative_labeler(),
     }
 
 

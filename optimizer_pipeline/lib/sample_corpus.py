@@ -49,13 +49,15 @@ GENERATOR_VERSION = "1"
 BUCKET_COUNTS: dict[str, int] = {"0-15s": 80, "16-30s": 80, "31-60s": 60, "61-90s": 40, "91-120s": 8}
 #: Whole-second durations, inclusive, uniform: the lower part of each bucket keeps encoding cheap.
 DURATION_RANGES: dict[str, tuple[int, int]] = {
-    "0-15s": (10, 15), "16-30s": (16, 24), "31-60s": (31, 42), "61-90s": (61, 68), "91-120s": (91, 98),
+    "0-15s": (10, 15),
+    "16-30s": (16, 24),
+    "31-60s": (31, 42),
+    "61-90s": (61, 68),
+    "91-120s": (91, 98),
 }
 #: Whole-video cut rate ranges; the lower edge keeps ``round(rate × duration) ≥ 4`` so the rate is independent
 #: of ``hook_cut_count`` (the hook's cuts are part of the total).
-CUT_RATE_RANGES: dict[str, tuple[float, float]] = {"0-15s": (0.4, 1.0)} | {
-    b: (0.25, 1.2) for b in DURATION_BUCKETS[1:]
-}
+CUT_RATE_RANGES: dict[str, tuple[float, float]] = {"0-15s": (0.4, 1.0)} | {b: (0.25, 1.2) for b in DURATION_BUCKETS[1:]}
 #: No tempo within 5% of the 120 BPM threshold, so a measured tempo falls on the planted side of it.
 TEMPOS: tuple[int, ...] = (80, 90, 100, 110, 126, 132, 140)
 SILENCE_RANGE = (0.0, 0.4)
@@ -70,9 +72,16 @@ ER_NOISE_SIGMA = 0.25
 VIEWS_MEDIAN = 30_000
 TIER_VIEW_FACTOR = {"nano": 0.5, "micro": 1.0, "macro": 2.0, "celebrity": 25.0}
 QUALITY_CASES: tuple[tuple[str, str], ...] = (
-    ("16-30s", "low_views"), ("0-15s", "low_views"), ("31-60s", "low_views"),
-    ("0-15s", "low_engagement"), ("16-30s", "low_engagement"), ("31-60s", "low_engagement"),
-    ("16-30s", "outlier"), ("0-15s", "outlier"), ("16-30s", "before_cutoff"), ("31-60s", "before_cutoff"),
+    ("16-30s", "low_views"),
+    ("0-15s", "low_views"),
+    ("31-60s", "low_views"),
+    ("0-15s", "low_engagement"),
+    ("16-30s", "low_engagement"),
+    ("31-60s", "low_engagement"),
+    ("16-30s", "outlier"),
+    ("0-15s", "outlier"),
+    ("16-30s", "before_cutoff"),
+    ("31-60s", "before_cutoff"),
 )
 #: Expected rejection reason per corrupted item (codes; the normaliser may word them its own way).
 BAD_ITEM_REASONS: tuple[tuple[str, str], ...] = (
@@ -104,9 +113,14 @@ DESIGN_FEATURES: dict[str, dict[str, str]] = {
 
 def _effect(feature, bucket, multiplier, threshold=1.0, kind="binary", hashtags=SAMPLE_HASHTAGS, text=""):
     return {
-        "feature": feature, "duration_bucket": bucket, "hashtags": list(hashtags),
-        "direction": "higher" if multiplier > 1 else "lower", "multiplier": multiplier, "kind": kind,
-        "threshold": threshold, "description": text,
+        "feature": feature,
+        "duration_bucket": bucket,
+        "hashtags": list(hashtags),
+        "direction": "higher" if multiplier > 1 else "lower",
+        "multiplier": multiplier,
+        "kind": kind,
+        "threshold": threshold,
+        "description": text,
     }
 
 
@@ -117,13 +131,33 @@ PLANTED_EFFECTS: tuple[dict, ...] = (
     _effect("has_text_hook", "16-30s", 2.0, text="A text hook in the first 3 s doubles engagement."),
     _effect("hook_cut_count", "16-30s", 1.8, 2, "threshold", text="Two or more cuts in the first 3 s lift it 1.8x."),
     _effect("cuts_per_second", "31-60s", 2.0, 0.7, "threshold", text="Cutting 0.7 times a second or more doubles it."),
-    _effect("silence_ratio", "31-60s", 0.5, 0.25, "threshold",
-            text="Audio that is silent a quarter of the time or more halves engagement."),
+    _effect(
+        "silence_ratio",
+        "31-60s",
+        0.5,
+        0.25,
+        "threshold",
+        text="Audio that is silent a quarter of the time or more halves engagement.",
+    ),
     _effect("has_text_hook", "61-90s", 2.2, text="A text hook in the first 3 s lifts engagement 2.2x."),
-    _effect("brightness_mean", "61-90s", 2.0, 130, "threshold", hashtags=("nutrition",),
-            text="Bright shots (mean luma 130 or more) double engagement, in #nutrition only."),
-    _effect("motion_mean", "61-90s", 2.0, 3.0, "threshold", hashtags=("mealprep",),
-            text="Fast-moving shapes (3 px/frame or more) double engagement, in #mealprep only."),
+    _effect(
+        "brightness_mean",
+        "61-90s",
+        2.0,
+        130,
+        "threshold",
+        hashtags=("nutrition",),
+        text="Bright shots (mean luma 130 or more) double engagement, in #nutrition only.",
+    ),
+    _effect(
+        "motion_mean",
+        "61-90s",
+        2.0,
+        3.0,
+        "threshold",
+        hashtags=("mealprep",),
+        text="Fast-moving shapes (3 px/frame or more) double engagement, in #mealprep only.",
+    ),
 )
 
 
@@ -161,8 +195,10 @@ def audio_neutral_factor(hashtag: str, bucket: str) -> float:
 def null_features() -> dict[str, dict[str, list[str]]]:
     """hashtag → bucket → design features with no planted effect there."""
     return {
-        h: {b: [f for f in DESIGN_FEATURES if f not in {e["feature"] for e in effects_for(h, b)}]
-            for b in DURATION_BUCKETS}
+        h: {
+            b: [f for f in DESIGN_FEATURES if f not in {e["feature"] for e in effects_for(h, b)}]
+            for b in DURATION_BUCKETS
+        }
         for h in SAMPLE_HASHTAGS
     }
 
@@ -215,27 +251,41 @@ def _creator_pool(seed: int) -> list[dict]:
         fans = {"celebrity": (1.8e6, 2.4e6), "macro": (1e5, 1e6), "micro": (1e4, 1e5), "nano": (1e3, 1e4)}[tier]
         name = f"{first[k % 10]}{second[(k // 10 + k) % 10]}{k:02d}"
         fans_n = int(np.exp(rng.uniform(np.log(fans[0]), np.log(fans[1]))))
-        pool.append({
-            "id": str(6_800_000_000_000_000_000 + int(rng.integers(10**17))), "name": name,
-            "nickName": name.title(),
-            "verified": tier == "celebrity" or bool(tier == "macro" and rng.random() < 0.2),
-            "fans": fans_n, "heart": int(fans_n * rng.uniform(5, 30)), "video": int(rng.integers(20, 800)),
-            "following": int(rng.integers(10, 1000)), "tier": tier,
-        })
+        pool.append(
+            {
+                "id": str(6_800_000_000_000_000_000 + int(rng.integers(10**17))),
+                "name": name,
+                "nickName": name.title(),
+                "verified": tier == "celebrity" or bool(tier == "macro" and rng.random() < 0.2),
+                "fans": fans_n,
+                "heart": int(fans_n * rng.uniform(5, 30)),
+                "video": int(rng.integers(20, 800)),
+                "following": int(rng.integers(10, 1000)),
+                "tier": tier,
+            }
+        )
     return pool
 
 
 _CAPTIONS = (
-    "what I eat in a day", "5 minute high protein breakfast", "sunday meal prep for the week", "easy lunch idea",
-    "healthy snack swap", "budget grocery haul", "overnight oats 3 ways", "post workout meal", "dinner in 10 min",
+    "what I eat in a day",
+    "5 minute high protein breakfast",
+    "sunday meal prep for the week",
+    "easy lunch idea",
+    "healthy snack swap",
+    "budget grocery haul",
+    "overnight oats 3 ways",
+    "post workout meal",
+    "dinner in 10 min",
     "my go-to smoothie",
 )
 _AUTHOR_KEYS = ("id", "name", "nickName", "verified", "fans", "heart", "video", "following")
 _SONGS = ("Good Days", "Levitating", "Espresso", "As It Was", "Flowers", "Cruel Summer", "Sunroof", "Paint The Town")
 
 
-def _item(hashtag: str, rng: np.random.Generator, author: dict, duration: int, created: int,
-          views: int, er: float) -> dict:
+def _item(
+    hashtag: str, rng: np.random.Generator, author: dict, duration: int, created: int, views: int, er: float
+) -> dict:
     """One Apify-format item; ``id`` is TikTok-like: creation time in the high 32 bits (19 digits)."""
     vid = str((created << 32) | int(rng.integers(2**32)))
     engaged = round(er * views)
@@ -279,8 +329,9 @@ def _created(rng: np.random.Generator, role: str) -> int:
     return int(rng.integers(lo, hi))
 
 
-def _video(seed: int, hashtag: str, index: int, bucket: str, role: str,
-           pool: list[dict]) -> tuple[dict, dict, VideoPlan]:
+def _video(
+    seed: int, hashtag: str, index: int, bucket: str, role: str, pool: list[dict]
+) -> tuple[dict, dict, VideoPlan]:
     """(item, ground-truth row, plan) of one valid video."""
     duration, design = draw_design(bucket, _rng(seed, hashtag, index, 0))
     plan = plan_video(design, duration, _rng(seed, hashtag, index, 1))
@@ -303,10 +354,18 @@ def _video(seed: int, hashtag: str, index: int, bucket: str, role: str,
         er = 0.75 + special * 0.15
     item = _item(hashtag, rng, author, duration, created, views, er)
     truth = {
-        "video_id": item["id"], "hashtag": hashtag, "duration_s": duration, "duration_bucket": bucket,
-        "design": design, "effects_present": [e["feature"] for e in present], "multiplier": round(multiplier, 6),
-        "engagement_rate": _engagement(item), "views": item["playCount"], "role": role,
-        "author": author["name"], "author_tier": author["tier"],
+        "video_id": item["id"],
+        "hashtag": hashtag,
+        "duration_s": duration,
+        "duration_bucket": bucket,
+        "design": design,
+        "effects_present": [e["feature"] for e in present],
+        "multiplier": round(multiplier, 6),
+        "engagement_rate": _engagement(item),
+        "views": item["playCount"],
+        "role": role,
+        "author": author["name"],
+        "author_tier": author["tier"],
         "video_path": f"videos/{item['id']}.mp4" if role == "normal" else None,
         "timeline": plan.timeline(),
     }
@@ -321,8 +380,15 @@ def _bad_items(seed: int, hashtag: str, pool: list[dict], normal: list[dict]) ->
             out.append((reason, json.loads(json.dumps(normal[int(rng.integers(len(normal)))]))))
             continue
         author = pool[int(rng.integers(len(pool)))]
-        item = _item(hashtag, rng, author, int(rng.integers(16, 25)), _created(rng, "normal"),
-                     int(VIEWS_MEDIAN * np.exp(0.5 * rng.standard_normal())), BASE_ER[hashtag])
+        item = _item(
+            hashtag,
+            rng,
+            author,
+            int(rng.integers(16, 25)),
+            _created(rng, "normal"),
+            int(VIEWS_MEDIAN * np.exp(0.5 * rng.standard_normal())),
+            BASE_ER[hashtag],
+        )
         if reason == "missing_id":
             del item["id"], item["webVideoUrl"]
         elif reason == "non_positive_views":
@@ -340,8 +406,9 @@ def _bad_items(seed: int, hashtag: str, pool: list[dict], normal: list[dict]) ->
     return out
 
 
-def build_corpus(seed: int = DEFAULT_SEED,
-                 scale: float = 1.0) -> tuple[dict[str, list[dict]], dict, list[tuple[Path, VideoPlan]]]:
+def build_corpus(
+    seed: int = DEFAULT_SEED, scale: float = 1.0
+) -> tuple[dict[str, list[dict]], dict, list[tuple[Path, VideoPlan]]]:
     """Everything but the encoding: (items per hashtag, ground truth, [(relative mp4 path, plan)])."""
     pool = _creator_pool(seed)
     sizes = bucket_sizes(scale)
@@ -378,22 +445,36 @@ def build_corpus(seed: int = DEFAULT_SEED,
             tagged.append((reason, item))
         for reason, item in tagged:
             row = next(i for i, r in enumerate(rows) if r is item)
-            bad.append({"hashtag": hashtag, "row": row, "video_id": item.get("id"), "expected_reason": reason,
-                        "detail": dict(BAD_ITEM_REASONS)[reason]})
+            bad.append(
+                {
+                    "hashtag": hashtag,
+                    "row": row,
+                    "video_id": item.get("id"),
+                    "expected_reason": reason,
+                    "detail": dict(BAD_ITEM_REASONS)[reason],
+                }
+            )
         items_by_tag[hashtag] = rows
-        by_bucket = {b: {"normal": 0, "low_views": 0, "low_engagement": 0, "outlier": 0, "before_cutoff": 0}
-                     for b in DURATION_BUCKETS}
+        by_bucket = {
+            b: {"normal": 0, "low_views": 0, "low_engagement": 0, "outlier": 0, "before_cutoff": 0}
+            for b in DURATION_BUCKETS
+        }
         for bucket, role in entries:
             by_bucket[bucket][role] += 1
         for c in by_bucket.values():
             c["valid_items"] = sum(c.values())
         counts[hashtag] = {"buckets": by_bucket, "items": len(rows), "bad_items": len(corrupt)}
     truth = {
-        "generator_version": GENERATOR_VERSION, "seed": seed, "scale": float(scale), "client": SAMPLE_CLIENT,
-        "hashtags": list(SAMPLE_HASHTAGS), "date_cutoff": "2026-01-01",
+        "generator_version": GENERATOR_VERSION,
+        "seed": seed,
+        "scale": float(scale),
+        "client": SAMPLE_CLIENT,
+        "hashtags": list(SAMPLE_HASHTAGS),
+        "date_cutoff": "2026-01-01",
         "note": "A test oracle, not evidence about TikTok: engagement depends on the design only through `effects`.",
         "engagement_model": {
-            "base_engagement_rate": BASE_ER, "noise": f"lognormal, sigma {ER_NOISE_SIGMA}, z truncated to [-2, 2]",
+            "base_engagement_rate": BASE_ER,
+            "noise": f"lognormal, sigma {ER_NOISE_SIGMA}, z truncated to [-2, 2]",
             "pattern_present": "feature >= threshold (binary features: == 1)",
             "views": f"{VIEWS_MEDIAN} x creator-tier factor {TIER_VIEW_FACTOR} x lognormal(sigma 0.7), >= 1500",
         },
@@ -425,11 +506,14 @@ def _config(seed: int, scale: float) -> dict:
 
 def _summary(out_dir: Path, truth: dict, started: float, regenerated: bool) -> CorpusSummary:
     return CorpusSummary(
-        out_dir=out_dir, seed=truth["seed"], scale=truth["scale"],
+        out_dir=out_dir,
+        seed=truth["seed"],
+        scale=truth["scale"],
         n_items={h: c["items"] for h, c in truth["counts"].items()},
         n_videos=sum(1 for v in truth["videos"] if v["video_path"]),
         video_seconds=float(sum(v["duration_s"] for v in truth["videos"] if v["video_path"])),
-        elapsed_s=round(time.perf_counter() - started, 3), regenerated=regenerated,
+        elapsed_s=round(time.perf_counter() - started, 3),
+        regenerated=regenerated,
     )
 
 
@@ -446,8 +530,9 @@ def _complete(out_dir: Path, seed: int, scale: float) -> dict | None:
     return truth if all(p.is_file() for p in needed) else None
 
 
-def generate_sample_corpus(out_dir: Path, seed: int = DEFAULT_SEED, *, scale: float = 1.0, workers: int = 1,
-                          force: bool = False) -> CorpusSummary:
+def generate_sample_corpus(
+    out_dir: Path, seed: int = DEFAULT_SEED, *, scale: float = 1.0, workers: int = 1, force: bool = False
+) -> CorpusSummary:
     """Write the sample corpus to ``out_dir`` (skipped when a complete one with the same seed/scale is there)."""
     started = time.perf_counter()
     out_dir = Path(out_dir)

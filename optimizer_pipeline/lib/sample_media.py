@@ -41,8 +41,14 @@ MAX_CHROMA = 55.0
 SHAPE_CONTRAST = 45.0
 _FONT = cv2.FONT_HERSHEY_DUPLEX
 _HOOK_PHRASES = (
-    ("EAT THIS", "NOT THAT"), ("STOP", "SCROLLING"), ("3 TIPS", "FOR YOU"), ("DAY 1", "MEAL PREP"),
-    ("HIGH", "PROTEIN"), ("5 MIN", "BREAKFAST"), ("WAIT", "FOR IT"), ("DON'T", "SKIP THIS"),
+    ("EAT THIS", "NOT THAT"),
+    ("STOP", "SCROLLING"),
+    ("3 TIPS", "FOR YOU"),
+    ("DAY 1", "MEAL PREP"),
+    ("HIGH", "PROTEIN"),
+    ("5 MIN", "BREAKFAST"),
+    ("WAIT", "FOR IT"),
+    ("DON'T", "SKIP THIS"),
 )
 _CAPTION_WORDS = ("oats", "protein", "greens", "macros", "snack", "prep", "batch", "fiber", "energy", "recipe")
 
@@ -158,9 +164,17 @@ def plan_video(design: dict, duration_s: int, rng: np.random.Generator) -> Video
             half = int(rng.integers(10, 17))
             angle = rng.uniform(0, 2 * math.pi)
             shape_luma = luma + (SHAPE_CONTRAST if k % 2 == 0 else -SHAPE_CONTRAST)
-            shapes.append(Shape(kind, float(rng.uniform(half, WIDTH - half)), float(rng.uniform(half, HEIGHT - half)),
-                                speed * math.cos(angle), speed * math.sin(angle), half,
-                                _ycc_to_bgr(shape_luma, chroma, (hue + rng.uniform(-40, 40)) % 360, 0)))
+            shapes.append(
+                Shape(
+                    kind,
+                    float(rng.uniform(half, WIDTH - half)),
+                    float(rng.uniform(half, HEIGHT - half)),
+                    speed * math.cos(angle),
+                    speed * math.sin(angle),
+                    half,
+                    _ycc_to_bgr(shape_luma, chroma, (hue + rng.uniform(-40, 40)) % 360, 0),
+                )
+            )
         pattern = str(rng.choice(["solid", "vgrad", "hgrad", "dgrad"]))
         bgr = _ycc_to_bgr(luma, chroma, hue, 15)
         shots.append(Shot(bounds[i], bounds[i + 1], luma, hue, pattern, bgr, tuple(shapes)))
@@ -204,9 +218,14 @@ def plan_video(design: dict, duration_s: int, rng: np.random.Generator) -> Video
             spans.append((round(t, 2), round(t + length, 2)))
             t += length
     return VideoPlan(
-        duration_s=duration_s, cut_frames=cut_frames, shots=tuple(shots), text_blocks=tuple(blocks),
-        has_audio=has_audio, tempo_bpm=float(design["tempo_bpm"]) if has_audio else 0.0,
-        beat_offset_s=round(float(rng.uniform(0.05, 0.3)), 3), silent_spans_s=tuple(spans),
+        duration_s=duration_s,
+        cut_frames=cut_frames,
+        shots=tuple(shots),
+        text_blocks=tuple(blocks),
+        has_audio=has_audio,
+        tempo_bpm=float(design["tempo_bpm"]) if has_audio else 0.0,
+        beat_offset_s=round(float(rng.uniform(0.05, 0.3)), 3),
+        silent_spans_s=tuple(spans),
         audio_seed=int(rng.integers(2**31)),
     )
 
@@ -256,7 +275,7 @@ def render_frames(plan: VideoPlan):
     """Yield the plan's frames as BGR uint8 arrays (HEIGHT × WIDTH × 3)."""
     text_at = np.full(plan.n_frames, -1, np.int32)
     for i, block in enumerate(plan.text_blocks):
-        text_at[block.start:block.end] = i
+        text_at[block.start : block.end] = i
     layers = [_text_layer(b.lines, b.hook) for b in plan.text_blocks]
     for shot in plan.shots:
         bg = _background(shot)
@@ -272,7 +291,7 @@ def render_frames(plan: VideoPlan):
                     cv2.rectangle(img, (x - s.half, y - s.half), (x + s.half, y + s.half), s.bgr, -1)
             if text_at[f] >= 0:
                 y0, a_out, a_fill = layers[text_at[f]]
-                region = img[y0:y0 + a_out.shape[0]]
+                region = img[y0 : y0 + a_out.shape[0]]
                 mixed = region * (1 - a_out) * (1 - a_fill) + 255 * a_fill
                 region[:] = np.rint(mixed).astype(np.uint8)
             yield img
@@ -295,9 +314,9 @@ def synthesize_audio(plan: VideoPlan) -> np.ndarray:
     for beat in np.arange(plan.beat_offset_s, plan.duration_s, period):
         i = round(float(beat) * sr)
         m = min(len(kick), n - i)
-        out[i:i + m] += kick[:m]
+        out[i : i + m] += kick[:m]
     for s, e in plan.silent_spans_s:
-        out[round(s * sr):round(e * sr)] = 0.0
+        out[round(s * sr) : round(e * sr)] = 0.0
     return np.clip(out, -1.0, 1.0).astype(np.float32)
 
 

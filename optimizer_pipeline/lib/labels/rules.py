@@ -10,8 +10,9 @@ Nothing firing gives ``"none"``. Same input, same output: no randomness, no mode
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from optimizer_pipeline.lib.labels.vocabulary import LABEL_FIELDS, NONE
 
@@ -305,3 +306,17 @@ def rule_based_labels(caption: str, hashtags: Iterable[str] | None, detected_tex
         field: next((r.value for r in rules if r.fires(text, tags)), NONE) for field, rules in RULE_TABLES.items()
     }
     return {**labels, "label_source": "rules"}
+
+
+def rule_labeler(job: Any, features: Mapping[str, Any]) -> dict[str, Any]:
+    """Labeler for ``run_feature_batch`` with the same ``label_*`` columns as the Anthropic labeler's rows."""
+    labels = rule_based_labels(getattr(job, "caption", "") or "", list(getattr(job, "hashtags", ()) or ()))
+    return {
+        **labels,
+        "label_model": "",
+        "label_input_tokens": 0,
+        "label_output_tokens": 0,
+        "label_cost_usd": 0.0,
+        "label_error": None,
+        "label_cached": False,
+    }

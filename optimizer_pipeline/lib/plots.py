@@ -1,0 +1,45 @@
+"""Plots for asset metadata: PNGs embedded in Markdown, so the Dagster UI shows them inline."""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Sequence
+
+import pandas as pd
+
+
+def feature_distributions_png(df: pd.DataFrame, columns: Sequence[str], *, by: str | None = None) -> bytes:
+    """Small-multiple histograms of ``columns`` (split by ``by``, e.g. performance tier, when given)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = [c for c in columns if c in df.columns]
+    n = max(1, len(cols))
+    ncols = min(4, n)
+    nrows = (n + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.4 * nrows), squeeze=False)
+    groups = list(df.groupby(by)) if by and by in df.columns and len(df) else [("all", df)]
+    for ax, col in zip(axes.flat, cols, strict=False):
+        for name, part in groups:
+            values = pd.to_numeric(part[col], errors="coerce").dropna()
+            if len(values):
+                ax.hist(values, bins=12, alpha=0.55, label=str(name))
+        ax.set_title(col, fontsize=9)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(cols) :]:
+        ax.axis("off")
+    if len(groups) > 1:
+        axes.flat[0].legend(fontsize=7)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def markdown_image(png: bytes, alt: str = "plot") -> str:
+    """A Markdown image with the PNG inlined as a data URI."""
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
