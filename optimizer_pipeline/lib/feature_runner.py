@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from optimizer_pipeline.lib.hashing import file_sha256
+
 log = logging.getLogger(__name__)
 
 Extractor = Callable[[Path], dict]
@@ -94,15 +96,6 @@ class FeatureVersionMismatch(ValueError):
 def feature_cache_path(cache_dir: Path, feature_version: str, sha256: str) -> Path:
     """Where one video's features are cached."""
     return Path(cache_dir) / feature_version / sha256[:2] / f"{sha256}.json"
-
-
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _json_default(value: Any) -> Any:

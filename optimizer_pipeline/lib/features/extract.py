@@ -8,13 +8,14 @@ succeeds with what decoded (``truncated`` = 1, ``duration_s`` = the decoded part
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import av
 import cv2
 import numpy as np
+
+from optimizer_pipeline.lib.hashing import file_sha256
 
 from .audio import analyze_audio
 from .decode import MediaReader
@@ -41,14 +42,6 @@ class VideoAnalysis:
     onset_times_s: list[float] = field(default_factory=list)
     timelines: dict[str, np.ndarray] = field(default_factory=dict)
     decode_note: str = ""
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def extract_video_features(path: str | Path) -> dict:
@@ -83,7 +76,7 @@ def analyze_video(path: str | Path, *, fast_decode: bool = True, threads: int = 
     audio = reader.audio if reader.astream is not None and reader.audio is not None and reader.audio.size else None
     audio_feats, loudness_tl, onsets = analyze_audio(audio, duration)
 
-    row: dict = {"feature_version": FEATURE_VERSION, "content_sha256": sha256_file(path)}
+    row: dict = {"feature_version": FEATURE_VERSION, "content_sha256": file_sha256(path)}
     truncated = bool(reader.stop_reason) or (
         reader.declared_duration_s > 0 and duration < TRUNCATED_SHARE * reader.declared_duration_s
     )

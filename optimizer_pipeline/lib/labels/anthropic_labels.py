@@ -24,7 +24,6 @@ Why it is built this way:
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import logging
 import os
@@ -38,6 +37,7 @@ from typing import Any, Literal, Protocol
 
 import anthropic
 
+from optimizer_pipeline.lib.hashing import file_sha256
 from optimizer_pipeline.lib.labels.keyframes import keyframes_jpeg as extract_keyframes
 from optimizer_pipeline.lib.labels.rules import rule_based_labels
 from optimizer_pipeline.lib.labels.vocabulary import LABEL_FIELDS, label_problems
@@ -173,14 +173,6 @@ def _write_json_atomic(path: Path, payload: dict) -> None:
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 class AnthropicLabeler:
     """Labels videos with Claude; see the module docstring for the retry, cache and cost rules."""
 
@@ -304,7 +296,7 @@ class AnthropicLabeler:
 
     def __call__(self, job: Job, features: Mapping[str, Any]) -> dict[str, Any]:
         """Labeler for ``run_feature_batch``: keyframes are only decoded when the cache misses."""
-        sha = str(features.get("content_sha256") or job.sha256 or _file_sha256(Path(job.path))).lower()
+        sha = str(features.get("content_sha256") or job.sha256 or file_sha256(job.path)).lower()
         result = self.cached_result(sha)
         if result is None:
             try:
