@@ -36,6 +36,15 @@ class MaterializeReport:
     runs: int = 0
 
 
+def materialization_metadata(result: dg.ExecuteInProcessResult) -> dict[str, dict[str, Any]]:
+    """Asset key → plain metadata values of every materialisation in an in-process run."""
+    out: dict[str, dict[str, Any]] = {}
+    for ev in result.get_asset_materialization_events():
+        mat = ev.step_materialization_data.materialization
+        out[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
+    return out
+
+
 def plan_stages(defs: dg.Definitions) -> list[Stage]:
     """Group materialisable assets by dependency level, then by partitions definition (upstreams come first)."""
     graph = defs.resolve_asset_graph()
@@ -90,9 +99,6 @@ def materialize_all(
             report.runs += 1
             if not result.success:
                 raise RuntimeError(f"materialising {names} for {pk} failed")
-            for ev in result.get_asset_materialization_events():
-                mat = ev.step_materialization_data.materialization
-                report.metadata[(mat.asset_key.to_user_string(), str(pk))] = {
-                    k: v.value for k, v in mat.metadata.items()
-                }
+            for asset, meta in materialization_metadata(result).items():
+                report.metadata[(asset, str(pk))] = meta
     return report

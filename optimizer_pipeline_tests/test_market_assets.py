@@ -15,6 +15,7 @@ from optimizer_pipeline.defs.market.scrape import tiktok_videos
 from optimizer_pipeline.lib.buckets import DURATION_BUCKETS, bucket_for
 from optimizer_pipeline.lib.registry import SAMPLE_CLIENTS_FILE
 from optimizer_pipeline.lib.sample_corpus import DEFAULT_SEED
+from optimizer_pipeline.materialize_all import materialization_metadata
 from optimizer_pipeline.partitions import market_key
 from optimizer_pipeline.resources.parquet_io import ParquetIOManager
 from optimizer_pipeline.resources.registry import ClientRegistry
@@ -46,9 +47,7 @@ def run_market(instance, res: dict, ch: str) -> dict[str, dict]:
         resources=res,
     )
     assert r.success
-    for ev in r.get_asset_materialization_events():
-        mat = ev.step_materialization_data.materialization
-        out[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
+    out.update(materialization_metadata(r))
     for bucket in DURATION_BUCKETS:
         r = dg.materialize(
             ASSETS,
@@ -58,9 +57,7 @@ def run_market(instance, res: dict, ch: str) -> dict[str, dict]:
             resources=res,
         )
         assert r.success
-        for ev in r.get_asset_materialization_events():
-            mat = ev.step_materialization_data.materialization
-            out[f"{mat.asset_key.to_user_string()}/{bucket}"] = {k: v.value for k, v in mat.metadata.items()}
+        out.update({f"{asset}/{bucket}": meta for asset, meta in materialization_metadata(r).items()})
     return out
 
 

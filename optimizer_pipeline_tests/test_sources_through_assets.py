@@ -14,6 +14,7 @@ from optimizer_pipeline.defs.market.buckets import bucket_videos
 from optimizer_pipeline.defs.market.maintenance import video_cache_cleanup_job
 from optimizer_pipeline.defs.market.scrape import tiktok_videos
 from optimizer_pipeline.lib.buckets import DURATION_BUCKETS
+from optimizer_pipeline.materialize_all import materialization_metadata
 from optimizer_pipeline.partitions import market_key
 from optimizer_pipeline.resources.parquet_io import ParquetIOManager
 from optimizer_pipeline.resources.registry import ClientRegistry
@@ -44,12 +45,8 @@ def materialise(instance, res: dict, ch: str) -> dict[str, dict]:
     for selection, pk in runs:
         result = dg.materialize(ASSETS, selection=selection, partition_key=pk, instance=instance, resources=res)
         assert result.success
-        for ev in result.get_asset_materialization_events():
-            mat = ev.step_materialization_data.materialization
-            name = mat.asset_key.to_user_string()
-            meta[name if pk == ch else f"{name}/{pk.keys_by_dimension['duration_bucket']}"] = {
-                k: v.value for k, v in mat.metadata.items()
-            }
+        for name, values in materialization_metadata(result).items():
+            meta[name if pk == ch else f"{name}/{pk.keys_by_dimension['duration_bucket']}"] = values
     return meta
 
 

@@ -17,6 +17,7 @@ from optimizer_pipeline.lib.feature_table import table_columns
 from optimizer_pipeline.lib.features import FEATURE_VERSION, feature_columns
 from optimizer_pipeline.lib.registry import SAMPLE_CLIENTS_FILE
 from optimizer_pipeline.lib.sample_corpus import DEFAULT_SEED
+from optimizer_pipeline.materialize_all import materialization_metadata
 from optimizer_pipeline.partitions import market_key
 from optimizer_pipeline.resources.features import AnthropicCreativeLabeler, FeatureStore, RuleLabeler
 from optimizer_pipeline.resources.parquet_io import ParquetIOManager
@@ -51,11 +52,9 @@ def materialize(instance, res: dict, ch: str, bucket: str, *, raise_on_error: bo
 
 
 def metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
-    for ev in result.get_asset_materialization_events():
-        mat = ev.step_materialization_data.materialization
-        if mat.asset_key.to_user_string() == asset:
-            return {k: v.value for k, v in mat.metadata.items()}
-    raise AssertionError(f"no materialization of {asset}")
+    found = materialization_metadata(result)
+    assert asset in found, f"no materialization of {asset}"
+    return found[asset]
 
 
 def base_resources(home: Path, **overrides) -> dict:
