@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 #: Bump when any measurement changes meaning, so cached rows of an older extractor are recomputed.
-FEATURE_VERSION = "video-features-1.0"
+FEATURE_VERSION = "video-features-1.1"
 
 #: The hook is the first HOOK_S seconds of the video.
 HOOK_S = 3.0
@@ -65,8 +65,9 @@ _SPECS: list[tuple] = [
     ("aspect_ratio", "w/h", "displayed width / height (0.5625 = 9:16 portrait)", "aspect ratio", "wider frame",
      "feature", "format"),
     ("is_vertical", "0/1", "height > width as displayed", "vertical format", "portrait video", "flag", "format"),
-    ("fps", "frames/s", "decoded frames / decoded duration", "frame rate", "higher frame rate", "meta", "format"),
-    ("frame_count", "frames", "decoded video frames", "frame count", "more frames", "meta", "format"),
+    ("fps", "frames/s", "frame_count / duration_s", "frame rate", "higher frame rate", "meta", "format"),
+    ("frame_count", "frames", "video frames in the readable part of the file (one per packet)", "frame count",
+     "more frames", "meta", "format"),
     ("truncated", "0/1", "decoding stopped before 90 % of the container's declared duration (features cover what "
      "decoded)", "truncated file", "file is truncated", "flag", "format"),
     ("cut_count", "cuts", "hard cuts + fade-through-black transitions (one per transition)", "cuts", "more cuts",
@@ -86,9 +87,9 @@ _SPECS: list[tuple] = [
      "pacing", "faster pacing", "label", "pacing"),
     ("pacing_score", "0-2", "pacing_label as a number: slow 0, medium 1, fast 2", "pacing", "faster pacing", "feature",
      "pacing"),
-    ("motion_mean", "luma/frame", "mean absolute luma change (0-255) between consecutive frames on the ~90-160 px "
-     "analysis grid, cut and fade frames excluded, scaled to a 30 fps frame step (x fps/30)", "motion", "more motion",
-     "feature", "motion"),
+    ("motion_mean", "luma/frame", "mean absolute luma change (0-255) between consecutive decoded frames on the ~90-160 "
+     "px analysis grid, cut and fade frames excluded, per 1/30 s (divided by the time between them x 30)",
+     "motion", "more motion", "feature", "motion"),
     ("motion_max", "luma/frame", "largest 0.5 s-bin mean of the same per-frame motion", "peak motion",
      "more motion at its peak", "feature", "motion"),
     ("hook_motion_mean", "luma/frame", f"motion_mean over the {_H}", f"motion in the first {HOOK_S:g} seconds",

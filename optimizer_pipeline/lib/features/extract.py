@@ -68,10 +68,11 @@ def analyze_video(path: str | Path, *, fast_decode: bool = True, threads: int = 
             path, "no decodable video frames" + (f" ({reader.stop_reason})" if reader.stop_reason else "")
         )
     vis = analyzer.finish()
-    n = len(vis.times)
-    step = float(np.median(np.diff(vis.times))) if n > 1 else 1.0 / (reader.declared_fps or 30.0)
+    frame_numbers = reader.frame_numbers(vis.times)
+    n = max(reader.packet_count, int(frame_numbers[-1]) + 1)
+    step = float(np.median(np.diff(vis.times))) if len(vis.times) > 1 else 1.0 / (reader.declared_fps or 30.0)
     step = step if step > 0 else 1.0 / (reader.declared_fps or 30.0)
-    duration = float(vis.times[-1] + step)
+    duration = max(reader.packet_duration_s(), float(vis.times[-1] + step / max(1, _frame_gap(frame_numbers))))
     fps = n / duration
     audio = reader.audio if reader.astream is not None and reader.audio is not None and reader.audio.size else None
     audio_feats, loudness_tl, onsets = analyze_audio(audio, duration)
@@ -92,7 +93,7 @@ def analyze_video(path: str | Path, *, fast_decode: bool = True, threads: int = 
     )
     cut_times = [float(vis.times[c]) for c in vis.cuts]
     row.update(_pacing(cut_times, len(vis.fades), duration))
-    motion_tl = _motion(vis, fps, duration, row)
+    motion_tl = _motion(vis, duration, row)
     row.update(
         brightness_mean=float(vis.luma.mean()),
         hook_brightness_mean=float(vis.luma[vis.times < HOOK_S].mean()),
@@ -108,9 +109,9 @@ def analyze_video(path: str | Path, *, fast_decode: bool = True, threads: int = 
     return VideoAnalysis(
         path=str(path),
         features=_finalise(row),
-        cut_frames=list(vis.cuts),
+        cut_frames=[int(frame_numbers[c]) for c in vis.cuts],
         cut_times_s=cut_times,
-        fade_frames=list(vis.fades),
+        fade_frames=[int(frame_numbers[c]) for c in vis.fades],
         text_times_s=[s.time_s for s in vis.samples if s.text_area > 0],
         face_times_s=[s.time_s for s in vis.samples if s.faces > 0],
         onset_times_s=onsets,
@@ -138,11 +139,18 @@ def _pacing(cut_times: list[float], fades: int, duration: float) -> dict:
     }
 
 
-def _motion(vis: VisualResult, fps: float, duration: float, row: dict) -> np.ndarray:
-    """Per-frame motion (cut/fade frames and frame 0 excluded), scaled to a 30 fps frame step; returns its timeline."""
-    per_frame = vis.motion * (fps / 30.0)
-    valid = ~vis.transition_frames
+def _frame_gap(frame_numbers: np.ndarray) -> int:
+    """Typical step between decoded frames in file frames (1 without B-frame skipping, ~2 with it)."""
+    return int(np.median(np.diff(frame_numbers))) if len(frame_numbers) > 1 else 1
+
+
+def _motion(vis: VisualResult, duration: float, row: dict) -> np.ndarray:
+    """Motion per 1/30 s (cut/fade frames and the first frame excluded): each decoded frame's mean |dY| against
+    the previous decoded one, divided by the time between them in 30 fps steps; returns its timeline."""
+    dt = np.diff(vis.times, prepend=vis.times[0])
+    valid = ~vis.transition_frames & (dt > 0)
     valid[0] = False
+    per_frame = vis.motion * np.divide(1 / 30.0, dt, out=np.zeros_like(dt), where=dt > 0)
     per_frame = np.where(valid, per_frame, np.nan)
     tl = bin_means(vis.times, per_frame, duration)
     hook = per_frame[vis.times < HOOK_S]

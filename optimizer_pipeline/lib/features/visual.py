@@ -132,13 +132,13 @@ class Sample:
 
 @dataclass
 class VisualResult:
-    times: np.ndarray  # per frame, seconds
-    changed: np.ndarray  # share of changed grid pixels vs the previous frame (0 for frame 0)
-    motion: np.ndarray  # mean |dY| vs the previous frame, full-range luma levels (0 for frame 0)
+    times: np.ndarray  # per decoded frame, seconds
+    changed: np.ndarray  # share of changed grid pixels vs the previous decoded frame (0 for the first)
+    motion: np.ndarray  # mean |dY| vs the previous decoded frame, full-range luma levels (0 for the first)
     luma: np.ndarray  # mean full-range luma
     contrast: np.ndarray  # luma std within the frame
     samples: list[Sample] = field(default_factory=list)
-    cuts: list[int] = field(default_factory=list)
+    cuts: list[int] = field(default_factory=list)  # positions in the decoded sequence (index into times)
     fades: list[int] = field(default_factory=list)  # the cuts that are transitions through black
     transition_frames: np.ndarray | None = None  # bool mask: cut frames and fade spans (excluded from motion)
 
@@ -271,7 +271,7 @@ def find_cuts(changed: np.ndarray, luma: np.ndarray, times: np.ndarray) -> tuple
 
 
 def detect_cuts(path, *, fast_decode: bool = True) -> list[int]:
-    """Cut frame indices (first frame of each new shot) of the video at ``path``; video only, no detail samples."""
+    """Cut frame numbers (first frame of each new shot) of the video at ``path``; video only, no detail samples."""
     with MediaReader(path, detail_fps=0, audio=False, fast_decode=fast_decode) as reader:
         analyzer = VisualAnalyzer()
         for f in reader.frames():
@@ -279,4 +279,5 @@ def detect_cuts(path, *, fast_decode: bool = True) -> list[int]:
             analyzer.add(f)
     if not analyzer.times:
         raise VideoDecodeError(path, "no decodable video frames")
-    return analyzer.finish().cuts
+    res = analyzer.finish()
+    return [int(n) for n in reader.frame_numbers(res.times)[res.cuts]]
