@@ -59,7 +59,87 @@ def run_demo(home: Path, seed: int, scale: float = 1.0) -> pd.DataFrame:
     summary = bucket_summary(report.metadata)
     print(f"\n{report.runs} runs in {time.perf_counter() - t0:.1f} s; DAGSTER_HOME={home}\n")
     print(summary.to_string(index=False))
+    models = model_summary(report.metadata)
+    if len(models):
+        print("\nModels and patterns per bucket (grouped CV by creator; claims = STRONG/MODERATE evidence):\n")
+        print(models.to_string(index=False))
+    print_top_patterns(home)
+    print_intelligence(home)
+    recovery = score_sample_recovery(home)
+    if recovery is not None:
+        print(f"\nRecovery of the sample corpus's planted effects: {recovery.summary()}")
     return summary
+
+
+def model_summary(metadata: dict[tuple[str, str], dict]) -> pd.DataFrame:
+    """One row per client_hashtag × bucket from the ``bucket_model`` and ``bucket_patterns`` metadata."""
+    rows = []
+    for (asset, pk), meta in metadata.items():
+        if asset != "bucket_model":
+            continue
+        ch, bucket = _split_market_key(pk)
+        pats = metadata.get(("bucket_patterns", pk), {})
+        rows.append(
+            {
+                "client_hashtag": ch,
+                "bucket": bucket,
+                "model": meta.get("status"),
+                "cv": meta.get("cv_scheme") or "-",
+                "beats_baseline": meta.get("beats_baseline"),
+                "strong": pats.get("strong"),
+                "moderate": pats.get("moderate"),
+                "emerging": pats.get("emerging"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def print_top_patterns(home: Path, per_bucket: int = 2) -> None:
+    """The strongest claims of each hashtag bucket, as the report sentences."""
+    root = home / "data" / "bucket_patterns"
+    if not root.is_dir():
+        return
+    print("\nTop patterns:")
+    for path in sorted(root.glob("*/*.parquet")):
+        rows = pd.read_parquet(path)
+        shown = rows[rows["evidence"].isin(["STRONG", "MODERATE"])].drop_duplicates("sentence").head(per_bucket)
+        for r in shown.itertuples():
+            print(f"  {path.parent.name} {path.stem}: [{r.evidence}] {r.sentence}")
+
+
+def print_intelligence(home: Path) -> None:
+    """Buckets ranked per hashtag (geometric-mean engagement with its CI), verdicts and the recommended mix."""
+    root = home / "data" / "bucket_intelligence"
+    if not root.is_dir():
+        return
+    cols = ["rank", "duration_bucket", "verdict", "geo_mean_engagement_rate", "ci_low", "ci_high", "recommended_share"]
+    for path in sorted(root.glob("*.parquet")):
+        if "__at-" in path.stem:
+            continue
+        table = pd.read_parquet(path)
+        print(f"\nBucket intelligence {path.stem}:")
+        print(table[[c for c in cols if c in table.columns]].round(4).to_string(index=False))
+
+
+def score_sample_recovery(home: Path):
+    """Planted effects found vs the sample corpus's ground truth (hashtag partitions of the sample client)."""
+    import json
+
+    from optimizer_pipeline.lib.recovery import score_recovery
+    from optimizer_pipeline.lib.sample_corpus import SAMPLE_CLIENT
+
+    truth_file = home / "sample" / "ground_truth.json"
+    root = home / "data" / "bucket_patterns"
+    if not truth_file.exists() or not root.is_dir():
+        return None
+    truth = json.loads(truth_file.read_text())
+    patterns = {}
+    for hashtag in truth["hashtags"]:
+        for path in sorted((root / f"{SAMPLE_CLIENT}__{hashtag}").glob("*.parquet")):
+            rows = pd.read_parquet(path)
+            if len(rows):
+                patterns[(hashtag, path.stem)] = rows
+    return score_recovery(patterns, truth)
 
 
 def load_definitions():

@@ -520,3 +520,50 @@ def _reshape(item: dict, base_url: str, kv_store_id: str, search_hashtag: str) -
     out["searchHashtag"] = {"name": search_hashtag, "views": int(10 ** _spread(search_hashtag, "views", 8, 12))}
     out.setdefault("isAd", False)
     return out
+
+
+def clockworks_profile_items(
+    handle: str,
+    n: int,
+    *,
+    server_url: str,
+    kv_store_id: str = KV_STORE_ID,
+    hashtags: tuple[str, ...] = ("mealprep", "protein", "fyp"),
+) -> list[dict]:
+    """``n`` deterministic items of a profile scrape (actor input ``profiles: [handle]``) in the clockworks schema.
+
+    As the actor writes them for profiles: every item is by ``handle``, carries ``input`` (the profile asked for)
+    and no ``searchHashtag``; video ``i`` uses a deterministic subset of ``hashtags`` and lasts 8-100 s; its
+    ``mediaUrls`` point at ``server_url``'s key-value store (serve them with :func:`video_records`).
+    """
+    base = server_url.rstrip("/")
+    start = int(datetime(2026, 8, 1, tzinfo=UTC).timestamp())
+    fans = int(10 ** _spread(handle, "fans", 4.0, 6.0))
+    items = []
+    for i in range(n):
+        created = start + i * 7_200
+        vid = str((created << 32) | (zlib.crc32(f"{handle}:{i}".encode()) & 0xFFFF_FFFF))
+        tags = [t for t in hashtags if _spread(f"{vid}:{t}", "tag", 0, 1) < 0.6] or [hashtags[0]]
+        views = int(10 ** _spread(vid, "views", 3.5, 5.5))
+        likes = int(views * _spread(vid, "er", 0.03, 0.12))
+        items.append(
+            {
+                "id": vid,
+                "text": "profile post " + " ".join(f"#{t}" for t in tags),
+                "createTime": created,
+                "createTimeISO": _iso(datetime.fromtimestamp(created, UTC)),
+                "authorMeta": {"id": str(zlib.crc32(handle.encode())), "name": handle, "fans": fans, "verified": False},
+                "webVideoUrl": f"https://www.tiktok.com/@{handle}/video/{vid}",
+                "videoMeta": {"height": 1280, "width": 720, "duration": int(_spread(vid, "duration", 8, 100))},
+                "playCount": views,
+                "diggCount": likes,
+                "commentCount": likes // 20,
+                "shareCount": likes // 15,
+                "collectCount": likes // 10,
+                "hashtags": [{"name": t} for t in tags],
+                "mediaUrls": [f"{base}/v2/key-value-stores/{kv_store_id}/records/video-{vid}.mp4"],
+                "input": handle,
+                "isAd": False,
+            }
+        )
+    return items

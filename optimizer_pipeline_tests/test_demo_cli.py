@@ -23,16 +23,18 @@ def test_demo_materialises_everything_and_prints_bucket_summary(tmp_path):
         for bucket in DURATION_BUCKETS:
             assert (home / "data" / "bucket_videos" / ch / f"{bucket}.parquet").exists()
     assert "insufficient data" in out.stdout
+    assert "Models and patterns per bucket" in out.stdout
+    assert "Recovery of the sample corpus's planted effects" in out.stdout
     assert (home / "sample" / "ground_truth.json").exists()
     assert (home / "dagster.yaml").exists()
     # `dagster dev` with this home sees the materialisations
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        keys = instance.get_materialized_partitions(dg.AssetKey("bucket_videos"))
-        assert len(keys) == 2 * len(DURATION_BUCKETS)
-        assert sorted(instance.get_dynamic_partitions("client_hashtag")) == [
-            "glowfuel__mealprep",
-            "glowfuel__nutrition",
-        ]
+        sources = ["glowfuel__at-greenbites", "glowfuel__at-preppro", "glowfuel__mealprep", "glowfuel__nutrition"]
+        assert sorted(instance.get_dynamic_partitions("client_hashtag")) == sources
+        for asset in ("bucket_videos", "video_features", "bucket_model", "bucket_patterns"):
+            keys = instance.get_materialized_partitions(dg.AssetKey(asset))
+            assert len(keys) == len(sources) * len(DURATION_BUCKETS), asset
+        assert instance.get_materialized_partitions(dg.AssetKey("competitor_hashtag_strategy")) == {"glowfuel"}
     # a second run reuses the corpus and leaves the data identical
     before = pd.read_parquet(home / "data" / "tiktok_videos" / "glowfuel__nutrition.parquet")
     again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)

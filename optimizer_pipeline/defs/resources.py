@@ -21,6 +21,7 @@ from optimizer_pipeline.resources.features import (
     FeatureStore,
     RuleLabeler,
 )
+from optimizer_pipeline.resources.models import ModelStore
 from optimizer_pipeline.resources.parquet_io import ParquetIOManager
 from optimizer_pipeline.resources.registry import ClientRegistry
 from optimizer_pipeline.resources.tiktok import (
@@ -98,6 +99,7 @@ def build_resources() -> dict[str, Any]:
         ),
         "feature_store": FeatureStore(home=home, workers=_setting("OPTIMIZER_FEATURE_WORKERS", 2)),
         "labeler": creative_labeler(),
+        "model_store": ModelStore(home=home),
     }
 
 

@@ -6,6 +6,7 @@ import base64
 import io
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 
@@ -23,10 +24,11 @@ def feature_distributions_png(df: pd.DataFrame, columns: Sequence[str], *, by: s
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.4 * nrows), squeeze=False)
     groups = list(df.groupby(by)) if by and by in df.columns and len(df) else [("all", df)]
     for ax, col in zip(axes.flat, cols, strict=False):
+        bins = _shared_bins(pd.to_numeric(df[col], errors="coerce"))
         for name, part in groups:
             values = pd.to_numeric(part[col], errors="coerce").dropna()
             if len(values):
-                ax.hist(values, bins=12, alpha=0.55, label=str(name))
+                ax.hist(values, bins=bins, alpha=0.55, label=str(name))
         ax.set_title(col, fontsize=9)
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[len(cols) :]:
@@ -38,6 +40,18 @@ def feature_distributions_png(df: pd.DataFrame, columns: Sequence[str], *, by: s
     fig.savefig(buf, format="png", dpi=80)
     plt.close(fig)
     return buf.getvalue()
+
+
+def _shared_bins(values: pd.Series, n: int = 12) -> np.ndarray:
+    """The same bin edges for every group of a column; a column that is (numerically) constant gets one bin
+    around its value instead of numpy's "too many bins" error."""
+    finite = values[np.isfinite(values)]
+    if finite.empty:
+        return np.array([0.0, 1.0])
+    lo, hi = float(finite.min()), float(finite.max())
+    if hi - lo <= 1e-9 * max(1.0, abs(hi)):
+        return np.array([lo - 0.5, hi + 0.5])
+    return np.linspace(lo, hi, n + 1)
 
 
 def markdown_image(png: bytes, alt: str = "plot") -> str:

@@ -1,4 +1,8 @@
-"""The client registry (``clients.yaml``): who the clients are and which hashtags to learn from.
+"""The client registry (``clients.yaml``): who the clients are, which hashtags and which competitors to learn from.
+
+A competitor handle is collected like a hashtag: it becomes one more ``client_hashtag`` partition of its client, keyed
+``<client>__at-<handle slug>`` (:data:`PROFILE_SLUG_PREFIX`), with the client's default settings, so every
+downstream market asset analyses it unchanged. ``settings.kind`` says which of the two a partition is.
 
 Validation errors name the file, the client and the field, because the people editing this file are marketers and
 analysts, not the authors of this code.
@@ -6,6 +10,7 @@ analysts, not the authors of this code.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -30,6 +35,13 @@ HASHTAG_DEFAULTS: dict[str, Any] = {
 }
 _HASHTAG_KEYS = {"tag", "slug", *HASHTAG_DEFAULTS}
 _CLIENT_KEYS = {"slug", "name", "industry", "brand", "hashtags", "competitors", "defaults"}
+_COMPETITOR_KEYS = {"handle", *HASHTAG_DEFAULTS}
+#: A competitor's partition slug is ``at-<handle slug>`` ("@handle"), e.g. ``glowfuel__at-fitfoodie``.
+PROFILE_SLUG_PREFIX = "at-"
+#: TikTok handles: letters, digits, ``_`` and ``.`` (compared case-insensitively, stored lower-case).
+HANDLE_RE = re.compile(r"^[a-z0-9_.]*[a-z0-9][a-z0-9_.]*$")
+KIND_HASHTAG = "hashtag"
+KIND_PROFILE = "profile"
 
 
 class RegistryError(ValueError):
@@ -38,7 +50,11 @@ class RegistryError(ValueError):
 
 @dataclass(frozen=True)
 class HashtagSettings:
-    """One hashtag of one client, with the collection and filtering settings of the seed."""
+    """One hashtag (or competitor profile) of one client, with the collection and filtering settings of the seed.
+
+    For a competitor profile (``kind == "profile"``) ``handle`` is the TikTok handle (no ``@``), ``tag`` repeats it and
+    ``slug`` is ``at-<handle slug>``; the filtering settings are the client's defaults (or the competitor's own).
+    """
 
     tag: str
     slug: str
@@ -49,6 +65,18 @@ class HashtagSettings:
     over_collection: int
     buckets: tuple[str, ...]
     outlier_fence_scale: str = "linear"
+    kind: str = KIND_HASHTAG
+    handle: str | None = None
+
+    @property
+    def is_profile(self) -> bool:
+        """True for a competitor profile, False for a hashtag."""
+        return self.kind == KIND_PROFILE
+
+    @property
+    def label(self) -> str:
+        """How people write it: ``#nutrition`` or ``@greenbites``."""
+        return f"@{self.handle}" if self.is_profile else f"#{self.tag}"
 
 
 @dataclass(frozen=True)
@@ -60,7 +88,21 @@ class Client:
     industry: str
     brand: dict[str, Any]
     hashtags: tuple[HashtagSettings, ...]
-    competitors: tuple[str, ...] = ()
+    competitors: tuple[str, ...] = ()  # handles, lower-case, without '@'
+    competitor_profiles: tuple[HashtagSettings, ...] = ()  # one per handle, same order, kind "profile"
+
+    @property
+    def sources(self) -> tuple[HashtagSettings, ...]:
+        """Everything collected for this client: its hashtags, then its competitor profiles."""
+        return self.hashtags + self.competitor_profiles
+
+    def key_for(self, settings: HashtagSettings) -> str:
+        """The ``client_hashtag`` partition key of one of this client's hashtags or competitor profiles."""
+        return client_hashtag_key(self.slug, settings.slug)
+
+    def competitor_keys(self) -> dict[str, str]:
+        """Competitor handle → its ``client_hashtag`` partition key, in registry order."""
+        return {p.handle or p.tag: self.key_for(p) for p in self.competitor_profiles}
 
 
 @dataclass(frozen=True)
@@ -71,18 +113,30 @@ class Registry:
     clients: tuple[Client, ...] = field(default_factory=tuple)
 
     def client_hashtag_keys(self) -> list[str]:
-        """Every ``<client>__<hashtag>`` partition key, sorted."""
-        return sorted(client_hashtag_key(c.slug, h.slug) for c in self.clients for h in c.hashtags)
+        """Every ``client_hashtag`` partition key, hashtags and competitors (``<client>__at-<handle>``), sorted."""
+        return sorted(c.key_for(h) for c in self.clients for h in c.sources)
+
+    def competitor_keys(self) -> list[str]:
+        """The ``client_hashtag`` keys of competitor profiles only, sorted."""
+        return sorted(c.key_for(p) for c in self.clients for p in c.competitor_profiles)
 
     def client_keys(self) -> list[str]:
         """Every client partition key, sorted."""
         return sorted(c.slug for c in self.clients)
 
-    def lookup(self, key: str) -> tuple[Client, HashtagSettings]:
-        """The client and hashtag behind a ``client_hashtag`` key; ``KeyError`` when it is not registered."""
+    def client(self, slug: str) -> Client:
+        """The client with this slug (a ``client`` partition key); ``KeyError`` when it is not registered."""
         for c in self.clients:
-            for h in c.hashtags:
-                if client_hashtag_key(c.slug, h.slug) == key:
+            if c.slug == slug:
+                return c
+        raise KeyError(f"client {slug!r} is not in the registry {self.path}")
+
+    def lookup(self, key: str) -> tuple[Client, HashtagSettings]:
+        """The client and hashtag (or competitor profile) behind a ``client_hashtag`` key; ``KeyError`` when it is
+        not registered."""
+        for c in self.clients:
+            for h in c.sources:
+                if c.key_for(h) == key:
                     return c, h
         raise KeyError(f"{key!r} is not in the registry {self.path}")
 
@@ -154,16 +208,63 @@ def _parse_client(raw: Any, defaults: dict[str, Any], where: str) -> Client:
     if dupes:
         raise RegistryError(f"{where}: hashtag(s) {dupes} listed twice")
     competitors = raw.get("competitors") or []
-    if not isinstance(competitors, list) or not all(isinstance(c, str) and c.strip() for c in competitors):
+    if not isinstance(competitors, list):
         raise RegistryError(f"{where}: field 'competitors' must be a list of TikTok handles")
+    profiles = [_parse_competitor(c, client_defaults, f"{where}: competitors[{j}]") for j, c in enumerate(competitors)]
+    _check_keys(slug, hashtags, profiles, where)
     return Client(
         slug=slug,
         name=name.strip(),
         industry=industry,
         brand=brand,
         hashtags=tuple(hashtags),
-        competitors=tuple(c.strip().lstrip("@") for c in competitors),
+        competitors=tuple(p.tag for p in profiles),
+        competitor_profiles=tuple(profiles),
     )
+
+
+def _check_keys(client: str, hashtags: list[HashtagSettings], profiles: list[HashtagSettings], where: str) -> None:
+    """Competitor handles must map to partition keys of their own: no repeats, no clash with a hashtag."""
+    seen: dict[str, HashtagSettings] = {h.slug: h for h in hashtags}
+    for p in profiles:
+        other = seen.get(p.slug)
+        if other is None:
+            seen[p.slug] = p
+            continue
+        key = client_hashtag_key(client, p.slug)
+        if other.is_profile and other.handle == p.handle:
+            raise RegistryError(f"{where}: competitor '@{p.handle}' listed twice")
+        if other.is_profile:
+            what, hint = f"competitor '@{other.handle}'", "handles that differ only in '.' and '_' cannot both be used"
+        else:
+            what = f"hashtag {other.tag!r}"
+            hint = f"give the hashtag another 'slug' (competitor keys are '{client}__{PROFILE_SLUG_PREFIX}<handle>')"
+        raise RegistryError(
+            f"{where}: competitor '@{p.handle}' and {what} would share the partition key {key!r}; {hint}"
+        )
+
+
+def _parse_competitor(raw: Any, defaults: dict[str, Any], where: str) -> HashtagSettings:
+    """A competitor: a handle string, or ``{handle: ..., <any hashtag setting>: ...}``; the client's defaults apply."""
+    if isinstance(raw, str):
+        raw = {"handle": raw}
+    if not isinstance(raw, dict):
+        raise RegistryError(f"{where}: expected a TikTok handle or a mapping with 'handle'")
+    handle = raw.get("handle")
+    if not isinstance(handle, str) or not handle.strip().lstrip("@"):
+        raise RegistryError(f"{where}: field 'handle' is required (the TikTok handle, with or without '@')")
+    handle = handle.strip().lstrip("@").lower()
+    if not HANDLE_RE.match(handle):
+        raise RegistryError(
+            f"{where}: competitor {handle!r} is not a TikTok handle (letters, digits, '_' and '.' only)"
+        )
+    where = f"{where.rsplit(':', 1)[0]}: competitor '@{handle}'"
+    unknown = set(raw) - _COMPETITOR_KEYS
+    if unknown:
+        raise RegistryError(f"{where}: unknown field(s) {sorted(unknown)}")
+    merged = {**defaults, **{k: v for k, v in raw.items() if k in HASHTAG_DEFAULTS}}
+    slug = PROFILE_SLUG_PREFIX + slugify(handle)
+    return _settings(handle, slug, merged, where, kind=KIND_PROFILE, handle=handle)
 
 
 def _slug_field(value: Any, fallback: str, where: str) -> str:
@@ -191,9 +292,14 @@ def _parse_hashtag(raw: Any, defaults: dict[str, Any], where: str) -> HashtagSet
     if unknown:
         raise RegistryError(f"{where}: unknown field(s) {sorted(unknown)}")
     merged = {**defaults, **{k: v for k, v in raw.items() if k in HASHTAG_DEFAULTS}}
+    return _settings(tag, _slug_field(raw.get("slug"), tag, where), merged, where)
+
+
+def _settings(tag: str, slug: str, merged: dict[str, Any], where: str, **extra: Any) -> HashtagSettings:
+    """Validated settings of one hashtag or competitor from its merged (defaults + own) fields."""
     return HashtagSettings(
         tag=tag,
-        slug=_slug_field(raw.get("slug"), tag, where),
+        slug=slug,
         videos_per_bucket=_int_field(merged, "videos_per_bucket", where, minimum=1),
         date_cutoff=_date_field(merged.get("date_cutoff"), where),
         min_views=_int_field(merged, "min_views", where, minimum=0),
@@ -201,6 +307,7 @@ def _parse_hashtag(raw: Any, defaults: dict[str, Any], where: str) -> HashtagSet
         over_collection=_int_field(merged, "over_collection", where, minimum=1),
         buckets=_buckets_field(merged.get("buckets"), where),
         outlier_fence_scale=_choice_field(merged, "outlier_fence_scale", ("linear", "log"), where),
+        **extra,
     )
 
 

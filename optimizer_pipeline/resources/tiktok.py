@@ -1,11 +1,13 @@
 """Where TikTok items come from: Apify, exported files, or the generated sample corpus.
 
 Three interchangeable ``TikTokSource`` resources; ``defs/resources.py`` picks one from configuration, so asset code
-never branches on the environment.
+never branches on the environment. Each fetches a hashtag or, for a competitor partition (``settings.is_profile``),
+the competitor's TikTok profile.
 """
 
 from __future__ import annotations
 
+import glob
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +26,7 @@ REPLAY_SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv", ".json.gz", ".jsonl.gz"
 
 @dataclass
 class ScrapeBatch:
-    """Raw items of one hashtag scrape plus what the UI should show about the scrape itself."""
+    """Raw items of one hashtag (or profile) scrape plus what the UI should show about the scrape itself."""
 
     items: list[dict[str, Any]]
     source: str
@@ -33,11 +35,11 @@ class ScrapeBatch:
 
 
 class TikTokSource(dg.ConfigurableResource, ABC):
-    """Fetches the raw items of one hashtag (as many as ``settings.over_collection`` asks for)."""
+    """Fetches the raw items of one hashtag or competitor profile (as many as ``settings.over_collection`` asks for)."""
 
     @abstractmethod
     def fetch(self, settings: HashtagSettings) -> ScrapeBatch:
-        """Return the raw scraped items for ``settings.tag``."""
+        """Return the raw scraped items for ``settings.tag``, or for the profile ``settings.handle``."""
 
 
 class ApifyTikTokSource(TikTokSource):
@@ -57,7 +59,11 @@ class ApifyTikTokSource(TikTokSource):
         result = run_actor_and_collect(
             token=self.token,
             actor_id=self.actor_id,
-            run_input=build_run_input(settings.tag, settings.over_collection),
+            run_input=build_run_input(
+                settings.tag,
+                settings.over_collection,
+                profiles=[settings.handle or settings.tag] if settings.is_profile else None,
+            ),
             api_url=self.api_url,
             page_size=self.page_size,
             max_retries=self.max_retries,
@@ -81,14 +87,21 @@ class ApifyTikTokSource(TikTokSource):
 
 
 class ReplayTikTokSource(TikTokSource):
-    """Exported scrape files: ``<folder>/<hashtag slug>/*`` (JSON, JSONL, CSV, optionally gzipped)."""
+    """Exported scrape files: ``<folder>/<hashtag slug>/*`` for a hashtag, ``<folder>/@<handle>/*`` for a competitor
+    profile (JSON, JSONL, CSV, optionally gzipped; a single ``<folder>/<name>.json`` file works too)."""
 
     folder: str
 
+    @staticmethod
+    def folder_name(settings: HashtagSettings) -> str:
+        """``nutrition`` for a hashtag, ``@greenbites`` for a competitor profile."""
+        return f"@{settings.handle or settings.tag}" if settings.is_profile else settings.slug
+
     def files_for(self, settings: HashtagSettings) -> list[Path]:
         root = Path(self.folder)
-        sub = root / settings.slug
-        candidates = sorted(sub.iterdir()) if sub.is_dir() else sorted(root.glob(f"{settings.slug}.*"))
+        name = self.folder_name(settings)
+        sub = root / name
+        candidates = sorted(sub.iterdir()) if sub.is_dir() else sorted(root.glob(f"{glob.escape(name)}.*"))
         return [p for p in candidates if p.is_file() and p.name.lower().endswith(REPLAY_SUFFIXES)]
 
     def fetch(self, settings: HashtagSettings) -> ScrapeBatch:
@@ -96,9 +109,10 @@ class ReplayTikTokSource(TikTokSource):
 
         files = self.files_for(settings)
         if not files:
+            what = "competitor profile" if settings.is_profile else "hashtag"
             raise FileNotFoundError(
-                f"no replay files for hashtag {settings.tag!r}: expected {Path(self.folder) / settings.slug}/*.json"
-                f" (or .jsonl/.csv, optionally .gz)"
+                f"no replay files for {what} {settings.label!r}: expected "
+                f"{Path(self.folder) / self.folder_name(settings)}/*.json (or .jsonl/.csv, optionally .gz)"
             )
         items: list[dict[str, Any]] = []
         for path in files:
@@ -124,10 +138,14 @@ class SampleTikTokSource(TikTokSource):
 
     def fetch(self, settings: HashtagSettings) -> ScrapeBatch:
         from optimizer_pipeline.lib.replay import read_export
-        from optimizer_pipeline.lib.sample_corpus import generate_sample_corpus
+        from optimizer_pipeline.lib.sample_corpus import generate_sample_corpus, write_competitor_items
 
         summary = generate_sample_corpus(self.corpus_dir(), seed=self.seed, scale=self.scale, workers=2)
-        items_file = self.corpus_dir() / settings.slug / "items.json"
+        if settings.is_profile:
+            # competitor items reuse the corpus' video files: generated from its ground truth, no encoding
+            items_file = write_competitor_items(self.corpus_dir(), settings.handle or settings.tag)
+        else:
+            items_file = self.corpus_dir() / settings.slug / "items.json"
         if not items_file.exists():
             raise FileNotFoundError(f"the sample corpus has no hashtag {settings.tag!r} ({items_file} is missing)")
         return ScrapeBatch(

@@ -15,7 +15,12 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_sample_registry_loads_with_defaults_applied():
     reg = load_registry(SAMPLE_CLIENTS_FILE)
     assert reg.client_keys() == ["glowfuel"]
-    assert reg.client_hashtag_keys() == ["glowfuel__mealprep", "glowfuel__nutrition"]
+    assert reg.client_hashtag_keys() == [
+        "glowfuel__at-greenbites",
+        "glowfuel__at-preppro",
+        "glowfuel__mealprep",
+        "glowfuel__nutrition",
+    ]
     client, tag = reg.lookup("glowfuel__nutrition")
     assert client.name == "GlowFuel Nutrition" and client.brand["products"]
     assert tag.videos_per_bucket == 80  # client-level default overrides the file default

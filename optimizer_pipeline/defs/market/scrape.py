@@ -1,4 +1,5 @@
-"""``tiktok_videos`` [client_hashtag]: scrape (or replay) one hashtag and normalise it into one table."""
+"""``tiktok_videos`` [client_hashtag]: scrape (or replay) one hashtag, or one competitor's profile, and normalise it
+into one table. A competitor partition (``<client>__at-<handle>``) differs only in what the source fetches."""
 
 import dagster as dg
 
@@ -14,7 +15,8 @@ PREVIEW_COLUMNS = ["video_id", "author", "duration_s", "duration_bucket", "views
 @dg.multi_asset(
     outs={
         "tiktok_videos": dg.AssetOut(
-            description="Accepted, normalised TikTok videos of one client × hashtag (one row per video id).",
+            description="Accepted, normalised TikTok videos of one client × hashtag, or of one competitor profile "
+            "of the client (one row per video id).",
             kinds={"parquet", "pandas"},
         ),
         "tiktok_videos_rejected": dg.AssetOut(
@@ -40,14 +42,19 @@ def tiktok_videos(context: dg.AssetExecutionContext, tiktok: TikTokSource, regis
     reasons = rejected["reason"].value_counts().to_dict() if len(rejected) else {}
     buckets = accepted["duration_bucket"].value_counts().reindex(settings.buckets, fill_value=0).to_dict()
     context.log.info(
-        f"{key}: read {result.read} = accepted {len(accepted)} + rejected {len(rejected)} ({batch.source})"
+        f"{key} ({settings.label}): read {result.read} = accepted {len(accepted)} + rejected {len(rejected)}"
+        f" ({batch.source})"
     )
+    if settings.is_profile:
+        target = {"kind": "competitor profile", "competitor": settings.label}
+    else:
+        target = {"kind": "hashtag", "hashtag": settings.label}
     yield dg.MaterializeResult(
         asset_key="tiktok_videos",
         value=accepted,
         metadata={
             "client": client.name,
-            "hashtag": f"#{settings.tag}",
+            **target,
             "source": batch.source,
             "scraped_at": batch.scraped_at.isoformat(),
             "read": result.read,

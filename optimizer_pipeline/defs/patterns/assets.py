@@ -1,0 +1,204 @@
+"""``bucket_model`` and ``bucket_patterns`` [client_hashtag × duration_bucket]: thin wiring around
+``lib/bucket_model.py`` and ``lib/patterns.py``."""
+
+import dagster as dg
+import pandas as pd
+
+from optimizer_pipeline.lib import markdown
+from optimizer_pipeline.lib.bucket_model import fit_bucket_model, model_inputs
+from optimizer_pipeline.lib.model_store import save_model
+from optimizer_pipeline.lib.patterns import (
+    MIN_BUCKET_VIDEOS,
+    PATTERN_COLUMNS,
+    claims,
+    evidence_changes,
+)
+from optimizer_pipeline.lib.patterns import (
+    bucket_patterns as find_patterns,
+)
+from optimizer_pipeline.partitions import MARKET_PARTITIONS, market_key, partition_dims
+from optimizer_pipeline.resources.models import ModelStore
+
+MODEL_CODE_VERSION = "bucket-model-v1"
+PATTERNS_CODE_VERSION = "bucket-patterns-v1"
+_ALL_BUCKETS_OF_HASHTAG = dg.MultiPartitionMapping(
+    {
+        "client_hashtag": dg.DimensionPartitionMapping("client_hashtag", dg.IdentityPartitionMapping()),
+        "duration_bucket": dg.DimensionPartitionMapping("duration_bucket", dg.AllPartitionMapping()),
+    }
+)
+
+
+@dg.multi_asset(
+    outs={
+        "bucket_model": dg.AssetOut(
+            description="Engagement model ensemble of one bucket (random forest, tree, ridge, KMeans) with "
+            "creator-grouped cross-validation: one row per model with held-out metrics next to a mean baseline.",
+            kinds={"parquet", "scikitlearn"},
+        ),
+        "bucket_model_importance": dg.AssetOut(
+            description="One row per feature: each method's importance, held-out permutation importance, votes, "
+            "consensus driver flag and direction.",
+            kinds={"parquet", "scikitlearn"},
+        ),
+    },
+    partitions_def=MARKET_PARTITIONS,
+    group_name="patterns",
+    code_version=MODEL_CODE_VERSION,
+)
+def bucket_model(context: dg.AssetExecutionContext, video_features: pd.DataFrame, model_store: ModelStore):
+    """Too few videos or creators is a status ("insufficient data"), not a failure."""
+    dims = partition_dims(context)
+    x, er, creators, weights = model_inputs(video_features)
+    result = fit_bucket_model(
+        x,
+        er,
+        groups=creators,
+        sample_weight=weights,
+        random_state=model_store.random_state,
+        top_k=model_store.top_k,
+        n_boot_rounds=model_store.bootstrap_rounds,
+    )
+    metrics = result.metrics.copy()
+    summary = {
+        "status": result.status,
+        "reason": result.reason,
+        "cv_scheme": result.cv_scheme,
+        "n_rows": result.n_rows,
+        "n_groups": result.n_groups,
+        "silhouette": float(result.silhouette),
+        "beats_baseline": bool(result.beats_baseline),
+        "drivers": ", ".join(result.drivers),
+    }
+    if metrics.empty:
+        metrics = pd.DataFrame([summary])
+    else:
+        for key, value in summary.items():
+            metrics[key] = value
+    metadata: dict = {k: v for k, v in summary.items() if k != "drivers"}
+    metadata["target"] = result.target
+    metadata["drivers"] = dg.MetadataValue.md(", ".join(f"`{d}`" for d in result.drivers) or "none")
+    if result.status == "ok":
+        key = f"{dims['client_hashtag']}/{dims['duration_bucket']}"
+        path = save_model(
+            model_store.root(),
+            key,
+            result.estimators,
+            feature_names=result.feature_names,
+            code_version=MODEL_CODE_VERSION,
+            extra={"cv_scheme": result.cv_scheme, "target": result.target},
+        )
+        metadata["model_file"] = dg.MetadataValue.path(str(path))
+        metadata["metrics"] = dg.MetadataValue.md(markdown.table(result.metrics))
+        if result.notes:
+            metadata["notes"] = dg.MetadataValue.md("\n".join(f"- {n}" for n in result.notes))
+    context.log.info(f"{dims}: {result.status} ({result.reason or result.cv_scheme}); drivers: {summary['drivers']}")
+    yield dg.MaterializeResult(asset_key="bucket_model", value=metrics, metadata=metadata)
+    importance = result.importance
+    top = (
+        importance.sort_values(["votes", "perm_importance_mean"], ascending=False).head(15)
+        if len(importance)
+        else importance
+    )
+    yield dg.MaterializeResult(
+        asset_key="bucket_model_importance",
+        value=importance,
+        metadata={
+            "features": len(importance),
+            "drivers": len(result.drivers),
+            "top": dg.MetadataValue.md(markdown.table(top)),
+        },
+    )
+
+
+@dg.asset(
+    partitions_def=MARKET_PARTITIONS,
+    group_name="patterns",
+    code_version=PATTERNS_CODE_VERSION,
+    kinds={"parquet", "pandas", "scipy"},
+    ins={
+        "video_features": dg.AssetIn(partition_mapping=_ALL_BUCKETS_OF_HASHTAG),
+        "bucket_model_importance": dg.AssetIn(),
+    },
+)
+def bucket_patterns(
+    context: dg.AssetExecutionContext, video_features: dict[str, pd.DataFrame], bucket_model_importance: pd.DataFrame
+) -> dg.MaterializeResult:
+    """One row per tested feature: tier comparison (top 10 % / middle 40 % / bottom 30 %), trend test, BH q-value,
+    effect size with CI, lift, five evidence signals, STRONG / MODERATE / EMERGING label and the report sentence.
+
+    Reads every bucket of the hashtag, because one of the five signals is consistency across buckets."""
+    dims = partition_dims(context)
+    bucket = dims["duration_bucket"]
+    frames = {}
+    for key, table in video_features.items():
+        b = MARKET_PARTITIONS.get_partition_key_from_str(str(key)).keys_by_dimension["duration_bucket"]
+        frames[b] = table if len(table) >= MIN_BUCKET_VIDEOS else None
+    drivers = {}
+    if len(bucket_model_importance) and "is_driver" in bucket_model_importance:
+        drivers[bucket] = dict(
+            zip(bucket_model_importance["feature"], bucket_model_importance["is_driver"], strict=True)
+        )
+    n = len(video_features.get(str(market_key(dims["client_hashtag"], bucket)), pd.DataFrame()))
+    if frames.get(bucket) is None:
+        rows = pd.DataFrame(columns=list(PATTERN_COLUMNS))
+        status = f"insufficient data: {n} videos (patterns need >= {MIN_BUCKET_VIDEOS})"
+    else:
+        rows = find_patterns(frames, drivers=drivers, only=[bucket])[bucket]
+        status = "ok"
+    current = claims(rows)
+    previous = _previous_claims(context)
+    changes = evidence_changes(previous, current) if previous is not None else None
+    counts = rows["evidence"].value_counts().to_dict() if len(rows) else {}
+    shown = rows[rows["evidence"] != "none"] if len(rows) else rows
+    metadata = {
+        "status": status,
+        "videos": n,
+        "features_tested": len(rows),
+        "strong": int(counts.get("STRONG", 0)),
+        "moderate": int(counts.get("MODERATE", 0)),
+        "emerging": int(counts.get("EMERGING", 0)),
+        "claims_json": dg.MetadataValue.json(current),
+        "patterns": dg.MetadataValue.md(
+            "\n".join(f"- **{r.evidence}** {r.sentence}" for r in shown.head(20).itertuples()) or "no claims"
+        ),
+        "preview": dg.MetadataValue.md(
+            markdown.table(
+                shown[
+                    [
+                        "feature",
+                        "evidence",
+                        "direction",
+                        "q_value",
+                        "lift",
+                        "effect_name",
+                        "effect",
+                        "ci_low",
+                        "ci_high",
+                    ]
+                ].head(20)
+            )
+            if len(shown)
+            else "no claims"
+        ),
+    }
+    if changes is None:
+        metadata["changes"] = dg.MetadataValue.md("first materialisation of this partition")
+    else:
+        lines = [f"- {kind}: {', '.join(items)}" for kind, items in changes.items() if items]
+        metadata["changes"] = dg.MetadataValue.md("\n".join(lines) or "no pattern changed its label")
+        metadata["patterns_changed"] = sum(len(v) for v in changes.values())
+    context.log.info(f"{dims}: {status}; {counts}")
+    return dg.MaterializeResult(value=rows, metadata=metadata)
+
+
+def _previous_claims(context: dg.AssetExecutionContext) -> dict[str, str] | None:
+    """The claims recorded by this partition's previous materialisation (``claims_json``), None if there is none."""
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=context.asset_key, asset_partitions=[context.partition_key]), limit=1
+    ).records
+    if not records:
+        return None
+    materialization = records[0].asset_materialization
+    value = materialization.metadata.get("claims_json") if materialization else None
+    return dict(value.value) if value is not None else {}

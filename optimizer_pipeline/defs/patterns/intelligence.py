@@ -1,0 +1,81 @@
+"""``bucket_intelligence`` [client_hashtag]: thin wiring around ``lib/intelligence.py``.
+
+Reads every bucket of the hashtag (2-D ``client_hashtag × duration_bucket`` → 1-D ``client_hashtag``: the inferred
+mapping loads a dict keyed by multi-partition key strings)."""
+
+import dagster as dg
+import pandas as pd
+
+from optimizer_pipeline.lib import markdown
+from optimizer_pipeline.lib.intelligence import VERDICTS, bucket_ranking, engagement_bars_png
+from optimizer_pipeline.lib.plots import markdown_image
+from optimizer_pipeline.partitions import CLIENT_HASHTAG, MARKET_PARTITIONS
+
+INTELLIGENCE_CODE_VERSION = "bucket-intelligence-v1"
+TABLE_COLUMNS = [
+    "rank",
+    "duration_bucket",
+    "verdict",
+    "recommended_share",
+    "videos",
+    "creators",
+    "geo_mean_engagement_rate",
+    "ci_low",
+    "ci_high",
+    "median_engagement_rate",
+    "q3_q1_ratio",
+    "creators_above_median",
+    "strong_claims",
+    "moderate_claims",
+    "model_beats_baseline",
+]
+
+
+def by_bucket(frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Re-key ``{"<client>__<hashtag>|<bucket>": frame}`` by bucket label."""
+    return {
+        MARKET_PARTITIONS.get_partition_key_from_str(str(key)).keys_by_dimension["duration_bucket"]: frame
+        for key, frame in frames.items()
+    }
+
+
+@dg.asset(
+    partitions_def=CLIENT_HASHTAG,
+    group_name="patterns",
+    code_version=INTELLIGENCE_CODE_VERSION,
+    kinds={"parquet", "pandas", "scipy"},
+)
+def bucket_intelligence(
+    context: dg.AssetExecutionContext,
+    bucket_videos: dict[str, pd.DataFrame],
+    bucket_patterns: dict[str, pd.DataFrame],
+    bucket_model: dict[str, pd.DataFrame],
+) -> dg.MaterializeResult:
+    """Duration buckets ranked by geometric-mean engagement rate with 95 % CIs, consistency, pattern claims, model
+    verdict, a prioritise / maintain / test more / deprioritise / insufficient data verdict and a recommended content
+    mix (Monte-Carlo probability of being the best bucket plus 10 % exploration). Rules: ``lib/intelligence.py``."""
+    table = bucket_ranking(by_bucket(bucket_videos), by_bucket(bucket_patterns), by_bucket(bucket_model), seed=0)
+    counts = table["verdict"].value_counts().to_dict()
+    verdict_counts = {v: int(counts.get(v, 0)) for v in VERDICTS}
+    top = "\n".join(
+        f"- **{r.duration_bucket}** ({r.top_pattern_evidence}): {r.top_pattern}"
+        if r.top_pattern
+        else f"- **{r.duration_bucket}**: no claim"
+        for r in table.itertuples()
+    )
+    mix = {r.duration_bucket: round(float(r.recommended_share), 3) for r in table.itertuples()}
+    metadata = {
+        "rows": len(table),
+        "hashtag_geo_mean_engagement_rate": float(table.attrs.get("hashtag_geo_mean_engagement_rate", float("nan"))),
+        "best_bucket": str(table["duration_bucket"].iloc[0]) if len(table) else "",
+        "ranking": dg.MetadataValue.md(markdown.table(table[TABLE_COLUMNS])),
+        "top_patterns": dg.MetadataValue.md(top or "no buckets"),
+        "verdicts": dg.MetadataValue.md(markdown.counts(verdict_counts, key="verdict", value="buckets")),
+        "verdict_counts": dg.MetadataValue.json(verdict_counts),
+        "content_mix": dg.MetadataValue.json(mix),
+        "engagement_chart": dg.MetadataValue.md(
+            markdown_image(engagement_bars_png(table), alt="geometric-mean ER per bucket")
+        ),
+    }
+    context.log.info(f"{context.partition_key}: {verdict_counts}; mix {mix}")
+    return dg.MaterializeResult(value=table, metadata=metadata)
