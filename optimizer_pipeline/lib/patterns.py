@@ -79,6 +79,9 @@ PATTERN_COLUMNS: tuple[str, ...] = (
     "value_top",
     "value_middle",
     "value_bottom",
+    "median_top",
+    "median_middle",
+    "median_bottom",
     "differential",
     "lift",
     "lift_ci_low",
@@ -149,6 +152,18 @@ def testable_features(frame: pd.DataFrame) -> dict[str, str]:
     return out
 
 
+def _tier_medians(x: pd.Series, kind: str, tiers: Tiers) -> dict[str, float]:
+    """Median of a continuous feature in each tier (NaN for binary and categorical, whose ``value_*`` are
+    prevalences)."""
+    if kind != "continuous":
+        return {"median_top": np.nan, "median_middle": np.nan, "median_bottom": np.nan}
+    v = x.to_numpy(dtype=float)
+    return {
+        f"median_{name}": float(np.median(v[mask])) if mask.any() else np.nan
+        for name, mask in (("top", tiers.top), ("middle", tiers.middle), ("bottom", tiers.bottom))
+    }
+
+
 def _pattern_mask(x: pd.Series, kind: str, threshold: float | str) -> np.ndarray:
     if kind == "categorical":
         return (x.astype(str) == str(threshold)).to_numpy()
@@ -214,6 +229,7 @@ def compare_bucket(frame: pd.DataFrame, bucket: str, *, drivers: Mapping[str, bo
                 "value_top": float(has[tiers.top].mean()),
                 "value_middle": float(has[tiers.middle].mean()),
                 "value_bottom": float(has[tiers.bottom].mean()),
+                **_tier_medians(x, kind, tiers),
                 "lift": float(lift_est.lift),
                 "lift_ci_low": float(lift_est.ci_low),
                 "lift_ci_high": float(lift_est.ci_high),

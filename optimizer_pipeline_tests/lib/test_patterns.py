@@ -123,6 +123,8 @@ def test_planted_patterns_get_labels_directions_and_sentences(tmp_path):
     assert silence.sentence.startswith("Avoid share of silence >= ") and silence.lift < 1
     assert silence.test == "jonckheere-terpstra" and silence.effect_name == "cliff's delta"
     assert silence.ci_low <= silence.effect <= silence.ci_high
+    assert silence.median_top < silence.median_middle < silence.median_bottom  # "median in each tier"
+    assert np.isnan(hook.median_top)  # binary: value_* are prevalences
     for name in ("tempo_bpm", "has_face", "brightness_mean"):
         assert rows.loc[name].evidence in ("none", "EMERGING"), rows.loc[name]
     path = tmp_path / "p.parquet"  # the table is Parquet-safe (one type per column)
