@@ -24,8 +24,8 @@ how much better than "predict the average" a model does on creators it has never
   or more make a driver. ``direction`` is the sign of the (weighted) Spearman correlation with the target.
   The votes are in-sample and are fooled by features that merely identify creators; so is held-out permutation
   importance, which measures how much the fitted forest *relies* on a feature, not whether it helps. Read both only
-  when ``beats_baseline`` is true (some regressor beats the mean predictor on held-out creators); otherwise the
-  result says so in ``notes``.
+  when ``beats_baseline`` is true (some regressor beats the mean predictor on held-out creators); otherwise no
+  feature is a driver (``is_driver`` false, ``votes`` kept) and ``notes`` says why.
 
 Deterministic for a given ``random_state`` (every estimator is single-threaded and seeded).
 """
@@ -120,7 +120,7 @@ class BucketModelResult:
     estimators: dict[str, Any]  # ESTIMATOR_KEYS, refit on all rows; the models take scaler-transformed input
     feature_names: list[str]  # the kept features, in the order the estimators expect them
     #: True when some regressor beats the mean predictor on held-out creators (r2_gain > 0 and rmse_gain > 0).
-    #: When False the drivers describe the sample but predict nothing: report them as such, or not at all.
+    #: When False no feature is named a driver: the votes describe the sample but predict nothing.
     beats_baseline: bool = False
     dropped_features: list[str] = field(default_factory=list)  # constant or all-missing columns
     notes: list[str] = field(default_factory=list)  # what was dropped, substituted or skipped, and why
@@ -715,9 +715,11 @@ def fit_bucket_model(
     metrics = _finite(metrics, "metric", notes)
     beats_baseline = bool(((metrics["r2_gain"] > 0) & (metrics["rmse_gain"] > 0)).any())
     if not beats_baseline:
+        # The votes are in-sample: without a model that generalises they elect whatever identifies creators.
+        importance["is_driver"] = False
         notes.append(
-            "no model beats the mean predictor on held-out creators: the drivers describe this sample, "
-            "they do not predict engagement"
+            "no model beats the mean predictor on held-out creators: no drivers are named (the in-sample votes "
+            "stay in `votes`; they describe this sample, they do not predict engagement)"
         )
     clusters = np.unique(labels)
     cluster_summary = pd.DataFrame(

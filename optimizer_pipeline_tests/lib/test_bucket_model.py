@@ -67,7 +67,8 @@ def _check_well_formed(result: BucketModelResult) -> None:
         assert sorted(result.importance["feature"]) == sorted(result.feature_names)
         assert set(result.estimators) == {"scaler", "random_forest", "decision_tree", "linear", "kmeans"}
         assert result.importance["votes"].between(0, 4).all()
-        assert (result.importance["is_driver"] == (result.importance["votes"] >= 2)).all()
+        elected = result.importance["votes"] >= 2
+        assert (result.importance["is_driver"] == (elected & result.beats_baseline)).all()
         assert result.drivers == result.importance.loc[result.importance["is_driver"], "feature"].tolist()
         assert (result.metrics["baseline_spearman"] == 0.0).all()  # a constant prediction ranks nothing
         assert int(result.cluster_summary["size"].sum()) == result.n_rows
@@ -124,7 +125,8 @@ def test_grouped_cv_is_not_fooled_by_creator_identity() -> None:
     # permutation importance is fooled too: it measures how much the fitted model relies on a feature (shuffling
     # the code scatters predictions that were at least constant within a creator), not whether the feature helps.
     imp = result.importance.set_index("feature")
-    assert imp["rf_importance"].idxmax() == "creator_code" and "creator_code" in result.drivers
+    assert imp["rf_importance"].idxmax() == "creator_code" and imp.loc["creator_code", "votes"] >= 2
+    assert result.drivers == [] and not imp["is_driver"].any()  # the gate: no generalising model, no drivers
     assert imp.loc["creator_code", "perm_importance_mean"] > 0.3
     assert any(note.startswith("no model beats the mean predictor") for note in result.notes)
 

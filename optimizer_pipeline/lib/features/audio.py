@@ -11,12 +11,21 @@ share, 0.3 -> 0.8) x (0.5 + 0.5 x ramp(share of the voice-band envelope's 0.5-20
 music low (big_buck_bunny: ~0.1); singing and speech over music land in between.
 
 librosa's first beat tracking in a process compiles numba code (~10-30 s): :func:`warm_up` pays it once, and
-:func:`analyze_audio` calls it on first use.
+:func:`analyze_audio` calls it on first use. numba writes the compiled code of ``@guvectorize(cache=True)``
+functions (librosa's peak picking and beat tracking) as two files per variant, non-atomically: two processes
+compiling at once can pair files of different processes, and every later load then jumps to a null pointer
+(SIGSEGV; numba/numba#10128, librosa/librosa#1998). :func:`warm_up` therefore compiles, or loads, under a
+machine-wide file lock, so the feature workers of one run, or of two runs, never write the cache concurrently.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import tempfile
 import threading
+from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 
@@ -59,15 +68,31 @@ def _db(power: np.ndarray | float) -> np.ndarray:
     return np.maximum(10.0 * np.log10(np.maximum(power, 1e-20)), FLOOR_DBFS)
 
 
+#: Serialises numba cache writes across processes (see the module docstring).
+NUMBA_CACHE_LOCK = Path(tempfile.gettempdir()) / "optimizer-pipeline-numba-cache.lock"
+
+
+@contextlib.contextmanager
+def _machine_lock(path: Path) -> Iterator[None]:
+    with open(path, "a+b") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def warm_up() -> None:
-    """Compile librosa's numba code once per process (call in pool initialisers)."""
+    """Compile (or load) librosa's numba code once per process, under the machine-wide cache lock; the warm-up
+    signal takes the same code path and dtypes as real audio, so later calls compile nothing new."""
     global _warm
     with _warm_lock:
         if _warm:
             return
         t = np.arange(2 * SR) / SR
         clicks = (np.sin(2 * np.pi * 440 * t) * (np.mod(t, 0.5) < 0.05)).astype(np.float32)
-        _analyze(clicks, 2.0)
+        with _machine_lock(NUMBA_CACHE_LOCK):
+            _analyze(clicks, 2.0)
         _warm = True
 
 
