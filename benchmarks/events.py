@@ -1,6 +1,6 @@
 """Benchmark of conversion-event ingestion + attribution (optimizer_pipeline.lib.conversions / .attribution).
 
-    python benchmarks/events.py [--events N] [--json] [--quick] [--repeat R]
+    python benchmarks/events.py [--events N] [--json] [--quick] [--repeat R] [--small S]
 
 Generates N synthetic Segment/RudderStack events (page views over ~200 UTM traffic sources, ~10 % duplicate
 deliveries, orders from ~3 % of visitors, identify calls and multi-device users for stitching, a few malformed lines,
@@ -12,13 +12,13 @@ each) into a temp dir, then times end to end - parse + validate + dedupe + HMAC 
 * ``pandas``: a plain implementation of the same steps (``json.loads`` per line, pandas validation, ``duplicated``,
   ``hmac`` over distinct ids, union-find, ``merge_asof``, ``groupby``),
 
-at 100k events and at N (default 1,000,000). Every measurement runs in a fresh subprocess, so peak RSS
+at S (default 100k) events and at N (default 1,000,000). Every measurement runs in a fresh subprocess, so peak RSS
 (``VmHWM``, includes the interpreter and imports) is per measurement; time is the best of ``--repeat`` (default 2,
 1 with --quick). Both implementations must give identical results (orders with person, utm_id, touch time, lag;
 clicks; conversions; unattributed; accepted / rejected / duplicate counts) - asserted.
 
 Bars: duckdb at N <= 3 s (scaled by N / 1M when N != 1M), faster than pandas, peak RSS <= 2 GB, linear growth:
-(time(N) / time(100k)) / (N / 100k) <= 1.25.
+(time(N) / time(S)) / (N / S) <= 1.25.
 """
 
 from __future__ import annotations
@@ -397,6 +397,7 @@ def main() -> int:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--quick", action="store_true", help="N=200k unless --events given, one run each")
     ap.add_argument("--repeat", type=int, default=None)
+    ap.add_argument("--small", type=int, default=100_000, help="the smaller size of the linearity check")
     ap.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -404,7 +405,7 @@ def main() -> int:
         return 0
     n = args.events if (args.events != 1_000_000 or not args.quick) else 200_000
     repeat = args.repeat or (1 if args.quick else 2)
-    sizes = [100_000, n] if n != 100_000 else [100_000]
+    sizes = [args.small, n] if n != args.small else [n]
     rows = []
     with tempfile.TemporaryDirectory(prefix="events-bench-") as tmp:
         for size in sizes:

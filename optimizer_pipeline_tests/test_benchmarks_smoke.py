@@ -9,17 +9,55 @@ import sys
 from optimizer_pipeline_tests.shared_data import REPO_ROOT, shared_data
 
 
-def test_features_benchmark_quick_reports_every_bar():
-    shared_data("short_videos", "pyscenedetect", "testvideo.mp4")
-    out = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "benchmarks" / "features.py"), "--quick", "--json"],
+def _run(script: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(REPO_ROOT / "benchmarks" / script), *args],
         capture_output=True,
         text=True,
         timeout=600,
     )
+
+
+def test_features_benchmark_quick_reports_every_bar():
+    shared_data("short_videos", "pyscenedetect", "testvideo.mp4")
+    out = _run("features.py", "--quick", "--json")
     assert out.returncode == 0, out.stderr[-2000:]
     report = json.loads(out.stdout)
     bars = {b["bar"]: b for b in report["bars"]}
     assert {"extraction speed vs real time", "extraction speed / raw decode speed"} <= set(bars)
     assert report["cuts"]["ours_testvideo_cuts"] == [30, 180, 394]
     assert report["throughput"]["planted_cut_recall"] == 1.0
+
+
+def test_events_benchmark_quick_matches_pandas_and_reports_every_bar():
+    # small sizes: the run asserts identical results with the pandas implementation (a mismatch exits with a
+    # traceback and no JSON); the timing bars are only reported (0 = all pass, 1 = a bar missed on this machine)
+    out = _run("events.py", "--quick", "--events", "40000", "--small", "10000", "--json")
+    assert out.returncode in (0, 1), out.stderr[-2000:]
+    report = json.loads(out.stdout)
+    checks = report["checks"]
+    assert checks["identical_results"] is True
+    assert {"faster_than_pandas", "peak_rss_le_2gb", "linear_le_1.25"} <= set(checks)
+    assert any(k.startswith("duckdb_40000_le_") for k in checks)
+    rows = {(r["events"], r["impl"]): r for r in report["rows"]}
+    assert {impl for _, impl in rows} == {"duckdb", "pandas"} and len(rows) == 4
+    for (_, impl), r in rows.items():  # both implementations attributed the same orders
+        twin = rows[(r["events"], "pandas" if impl == "duckdb" else "duckdb")]
+        assert (r["orders"], r["unattributed"]) == (twin["orders"], twin["unattributed"]) and r["orders"] > 0
+
+
+def test_bandit_benchmark_quick_reports_every_bar():
+    upworthy = shared_data("upworthy_exploratory", "upworthy_exploratory_packages.parquet")
+    obd = shared_data("open_bandit_dataset_sample")
+    out = _run("bandit.py", "--quick", "--json", "--upworthy", str(upworthy), "--obd", str(obd))
+    assert out.returncode in (0, 1), out.stderr[-2000:]
+    report = json.loads(out.stdout)
+    assert {"regret_pct_of_oracle", "clicks_lost_vs_equal_split_pct", "ours_us_per_decision"} <= set(report)
+    assert {"decision_us_le_100", "regret_lt_15pct", "lost_vs_equal_le_minus_30pct"} <= set(report["checks"])
+    pol = report["upworthy"]["policies"]
+    assert pol["equal_split"]["clicks_lost_vs_equal_split_pct"] == 0.0  # the reference of that column
+    assert 0 < pol["thompson_ours_eb_prior"]["regret_pct_of_oracle"] < pol["equal_split"]["regret_pct_of_oracle"]
+    assert report["upworthy"]["tests"] == 100 and report["upworthy"]["tests_available"] > 100
+    assert set(report["obd_ope"]) == {"all", "men", "women"}
+    for r in report["obd_ope"].values():
+        assert 0 <= r["thompson_snips"] <= 1 and r["rows_eval"] > 0

@@ -1,8 +1,17 @@
 """Conversion-event ingestion: Segment / RudderStack ``page`` and ``track`` events from ``inbox/<client>/`` files.
 
-Pure logic, no Dagster. The heavy path runs in DuckDB (its C++ JSON parser over an Arrow string column that is a
-zero-copy view of the file bytes); Python only splits lines (numpy), handles the rare webhook batch file and computes
-HMACs over the *distinct* user ids / e-mails.
+Pure logic, no Dagster. How it is fast (1M events, 545 MB, in about a second of DuckDB time on 2 cores):
+
+1. one parallel DuckDB ``read_json`` pass over the files with a typed ``columns=`` projection and ``ignore_errors``
+   parses, normalises and validates every line (a malformed line comes back as an all-NULL row, so rows stay
+   numbered like the file's non-blank lines) into one Arrow table, in (file, line) order;
+2. dedupe = a parallel DuckDB hash aggregate of min(row) per messageId over that Arrow table; an Arrow filter
+   copies the kept rows (in order);
+3. HMACs are computed once per *distinct* user id / e-mail and spread back by Arrow dictionary codes;
+4. only rejected lines are read back as raw text: newlines are counted per 1 MB block on a memory map (numpy) in a
+   thread while DuckDB dedupes.
+
+No Python object is created per event.
 
 Idempotent re-ingestion
 -----------------------
@@ -48,8 +57,6 @@ random device id set by the SDK and is kept as is (needed for stitching, not per
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -61,6 +68,10 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+
+from optimizer_pipeline.lib.ndjson_lines import raw_lines
+from optimizer_pipeline.lib.pii import salted_hash as hmac_hex
 
 INBOX_SUFFIXES = (".jsonl", ".ndjson", ".json")
 RAW_MAX_BYTES = 2048
@@ -144,19 +155,11 @@ def read_inbox_files(folder: str | Path) -> list[Path]:
     return sorted(out, key=lambda p: (p.name, str(p)))
 
 
-def hmac_hex(salt: bytes, value: str) -> str:
-    """HMAC-SHA256(key=salt, msg=value utf-8) as lowercase hex."""
-    return hmac.new(salt, value.encode("utf-8"), hashlib.sha256).hexdigest()
-
-
-def normalize_email(email: str) -> str:
-    return email.strip().lower()
-
-
 # ---------------------------------------------------------------------------------------------------------------------
 # Reading files
 
 BATCH_MAX_BYTES = 256 * 1024 * 1024  # a .json file larger than this is read as NDJSON without trying one-doc parse
+_GLOB_CHARS = frozenset("*?[]{}")  # DuckDB would expand these in a path: such files are read through a symlink
 
 
 def _batch_events(path: Path) -> list | None:
@@ -176,12 +179,18 @@ def _batch_events(path: Path) -> list | None:
 
 
 def _scan_paths(paths: list[Path], tmp: Path) -> list[Path]:
-    """Path DuckDB reads for each input: the file itself, or an NDJSON rewrite of a webhook batch file."""
+    """Path DuckDB reads for each input: the file itself, an NDJSON rewrite of a webhook batch file, or a symlink when
+    the path holds glob characters."""
     out = []
     for i, path in enumerate(paths):
         events = _batch_events(path) if path.suffix.lower() == ".json" else None
         if events is None:
-            out.append(path.resolve())
+            resolved = path.resolve()
+            if _GLOB_CHARS.intersection(str(resolved)):
+                link = tmp / f"file-{i:06d}.ndjson"
+                link.symlink_to(resolved)
+                resolved = link
+            out.append(resolved)
             continue
         scan = tmp / f"batch-{i:06d}.ndjson"
         with scan.open("w", encoding="utf-8") as fh:
@@ -189,30 +198,6 @@ def _scan_paths(paths: list[Path], tmp: Path) -> list[Path]:
                 fh.write(json.dumps(e, ensure_ascii=False, separators=(",", ":")) + "\n")
         out.append(scan)
     return out
-
-
-class _NonBlankLines:
-    """Random access to the non-blank lines of an NDJSON file (DuckDB's read_json numbering), via numpy newline
-    offsets - no per-line Python objects, so looking up a few rejected lines in a 100k-line file is cheap."""
-
-    def __init__(self, path: Path):
-        self.data = path.read_bytes()
-        buf = np.frombuffer(self.data, dtype=np.uint8)
-        nl = np.flatnonzero(buf == 10)
-        self.starts = np.concatenate(([0], nl + 1))
-        self.ends = np.concatenate((nl, [len(self.data)]))
-        short = np.flatnonzero(self.ends - self.starts <= 64)
-        blank = [i for i in short.tolist() if not self.data[self.starts[i] : self.ends[i]].strip()]
-        if blank:
-            keep = np.ones(len(self.starts), dtype=bool)
-            keep[blank] = False
-            self.starts, self.ends = self.starts[keep], self.ends[keep]
-
-    def __len__(self) -> int:
-        return len(self.starts)
-
-    def __getitem__(self, i: int) -> bytes:
-        return self.data[self.starts[i] : self.ends[i]]
 
 
 def _reason_for_unreadable(raw: str) -> str:
@@ -227,58 +212,42 @@ def _reason_for_unreadable(raw: str) -> str:
     return "invalid JSON"  # pragma: no cover  (parsed by Python but not by DuckDB)
 
 
-def _seen_table(seen: Any) -> pa.Table | None:
+def _seen_array(seen: Any) -> pa.Array | None:
+    """``seen_message_ids`` in any supported form as one string array."""
     if seen is None:
         return None
     if isinstance(seen, set | frozenset | list | tuple):
-        return pa.table({"message_id": pa.array(sorted(str(s) for s in seen), pa.string())})
+        return pa.array(sorted(str(s) for s in seen), pa.string())
     if isinstance(seen, pa.Table):
         col = seen.column("message_id") if "message_id" in seen.column_names else seen.column(0)
-        return pa.table({"message_id": col.cast(pa.string())})
-    if isinstance(seen, pa.Array | pa.ChunkedArray):
-        return pa.table({"message_id": seen.cast(pa.string())})
+        return col.cast(pa.string()).combine_chunks()
+    if isinstance(seen, pa.ChunkedArray):
+        return seen.cast(pa.string()).combine_chunks()
+    if isinstance(seen, pa.Array):
+        return seen.cast(pa.string())
     if isinstance(seen, pd.DataFrame):
         s = seen["message_id"] if "message_id" in seen.columns else seen.iloc[:, 0]
-        return pa.table({"message_id": pa.array(s.astype(str).tolist(), pa.string())})
+        return pa.array(s.astype(str).tolist(), pa.string())
     if isinstance(seen, pd.Series):
-        return pa.table({"message_id": pa.array(seen.astype(str).tolist(), pa.string())})
+        return pa.array(seen.astype(str).tolist(), pa.string())
     if isinstance(seen, duckdb.DuckDBPyRelation):
-        return _seen_table(_arrow(seen))
+        return _seen_array(_arrow(seen))
     raise TypeError(f"unsupported seen_message_ids type: {type(seen).__name__}")
 
 
+_OUT_COLUMNS = ["message_id", "type", "event", "anonymous_id", "user_id", "email", "timestamp", "utm_id", "utm_source",
+                "utm_medium", "utm_campaign", "utm_content", "order_id", "total", "currency"]  # fmt: skip
+
 # ---------------------------------------------------------------------------------------------------------------------
+# One parallel DuckDB pass: parse, normalise and validate every line; the rest is vectorised pyarrow / numpy.
 
 _PARSE_SQL = """
-WITH j AS (
-    SELECT * FROM read_json($scan, format = 'newline_delimited', columns = $columns, ignore_errors = true,
-                            filename = true, maximum_object_size = 16777216) WITH ORDINALITY
-), q AS (
-    SELECT f.file_idx, ordinality AS seq, nullif(j.messageId, '') AS message_id, lower(j.type) AS type,
-        j.event AS event_raw, nullif(j.anonymousId, '') AS anonymous_id, nullif(j.userId, '') AS user_id,
-        j.timestamp AS ts_raw,
-        coalesce(nullif(j.properties.utm_id, ''), nullif(j.context.campaign.id, '')) AS utm_id,
-        coalesce(j.context.campaign.source, j.properties.utm_source) AS utm_source,
-        coalesce(j.context.campaign.medium, j.properties.utm_medium) AS utm_medium,
-        coalesce(j.context.campaign.name, j.properties.utm_campaign) AS utm_campaign,
-        coalesce(j.context.campaign.content, j.properties.utm_content) AS utm_content,
-        nullif(j.properties.order_id, '') AS order_id,
-        coalesce(j.properties.total, j.properties.revenue) AS total_raw, j.properties.currency AS currency,
-        nullif(trim(lower(coalesce(j.traits.email, j.context.traits.email))), '') AS email
-    FROM j JOIN files f ON f.scan = j.filename
-), r AS (
-    SELECT *,
-        CASE WHEN try_cast(ts_raw AS DOUBLE) IS NOT NULL THEN
-                CASE WHEN abs(try_cast(ts_raw AS DOUBLE)) >= 1e11
-                     THEN try(make_timestamptz(CAST(round(try_cast(ts_raw AS DOUBLE) * 1000) AS BIGINT)))
-                     ELSE try(make_timestamptz(CAST(round(try_cast(ts_raw AS DOUBLE) * 1000000) AS BIGINT))) END
-             ELSE try_cast(ts_raw AS TIMESTAMPTZ) END AS timestamp,
-        try_cast(total_raw AS DOUBLE) AS total,
-        type = 'page' OR (type = 'track' AND event_raw = 'Page Viewed') AS is_page,
-        type = 'track' AND event_raw = 'Order Completed' AS is_order
-    FROM q
-)
-SELECT *,
+SELECT file_idx, message_id,
+    CASE WHEN is_page THEN 'page' ELSE type END AS type,
+    CASE WHEN is_page THEN 'Page Viewed' ELSE event_raw END AS event,
+    anonymous_id, user_id, email, timestamp, utm_id, utm_source, utm_medium, utm_campaign, utm_content,
+    order_id, total, currency,
+    coalesce(is_page OR is_order, false) OR (anonymous_id IS NOT NULL AND user_id IS NOT NULL) AS relevant,
     CASE
         WHEN message_id IS NULL THEN 'unreadable'
         WHEN type IS NULL THEN 'missing type'
@@ -291,35 +260,74 @@ SELECT *,
         WHEN is_order AND order_id IS NULL THEN 'Order Completed without order_id'
         WHEN is_order AND total_raw IS NOT NULL AND total IS NULL THEN 'Order Completed with non-numeric total'
     END AS reason
-FROM r
-"""
-
-_FIRST_SQL = """
-SELECT min(seq) AS seq FROM ev WHERE reason IS NULL {seen_filter} GROUP BY message_id
-"""
-
-_OUT_SQL = """
-SELECT k.message_id,
-    CASE WHEN k.is_page THEN 'page' ELSE k.type END AS type,
-    CASE WHEN k.is_page THEN 'Page Viewed' ELSE k.event_raw END AS event,
-    k.anonymous_id, uh.h AS user_id_hash, eh.h AS email_hash,
-    k.timestamp, k.utm_id, k.utm_source, k.utm_medium, k.utm_campaign, k.utm_content,
-    k.order_id, k.total, k.currency, fn.name AS source_file, CAST(k.seq - fs.start + 1 AS INTEGER) AS line
-FROM ev k
-JOIN first_seq USING (seq)
-JOIN files fn ON fn.file_idx = k.file_idx
-JOIN file_start fs ON fs.file_idx = k.file_idx
-LEFT JOIN uid_hash uh ON uh.v = k.user_id
-LEFT JOIN email_hash eh ON eh.v = k.email
-WHERE k.is_page OR k.is_order OR (k.anonymous_id IS NOT NULL AND k.user_id IS NOT NULL)
-ORDER BY k.seq
-"""
-
-
-def _hash_table(values: list[str], salt: bytes) -> pa.Table:
-    return pa.table(
-        {"v": pa.array(values, pa.string()), "h": pa.array([hmac_hex(salt, v) for v in values], pa.string())}
+FROM (
+    SELECT *,
+        CASE WHEN contains(ts_raw, ':') THEN try_cast(ts_raw AS TIMESTAMPTZ)  -- ISO text (never a number)
+             WHEN try_cast(ts_raw AS DOUBLE) IS NULL THEN try_cast(ts_raw AS TIMESTAMPTZ)
+             WHEN abs(try_cast(ts_raw AS DOUBLE)) >= 1e11
+                 THEN try(make_timestamptz(CAST(round(try_cast(ts_raw AS DOUBLE) * 1000) AS BIGINT)))
+             ELSE try(make_timestamptz(CAST(round(try_cast(ts_raw AS DOUBLE) * 1000000) AS BIGINT))) END AS timestamp,
+        try_cast(total_raw AS DOUBLE) AS total,
+        type = 'page' OR (type = 'track' AND event_raw = 'Page Viewed') AS is_page,
+        type = 'track' AND event_raw = 'Order Completed' AS is_order
+    FROM (
+        SELECT CAST(file_index AS INTEGER) AS file_idx, nullif(j.messageId, '') AS message_id,
+            lower(j.type) AS type, j.event AS event_raw, nullif(j.anonymousId, '') AS anonymous_id,
+            nullif(j.userId, '') AS user_id, j.timestamp AS ts_raw,
+            coalesce(nullif(j.properties.utm_id, ''), nullif(j.context.campaign.id, '')) AS utm_id,
+            coalesce(j.context.campaign.source, j.properties.utm_source) AS utm_source,
+            coalesce(j.context.campaign.medium, j.properties.utm_medium) AS utm_medium,
+            coalesce(j.context.campaign.name, j.properties.utm_campaign) AS utm_campaign,
+            coalesce(j.context.campaign.content, j.properties.utm_content) AS utm_content,
+            nullif(j.properties.order_id, '') AS order_id,
+            coalesce(j.properties.total, j.properties.revenue) AS total_raw, j.properties.currency AS currency,
+            nullif(trim(lower(coalesce(j.traits.email, j.context.traits.email))), '') AS email
+        FROM read_json($scan, format = 'newline_delimited', columns = $columns, ignore_errors = true,
+                       maximum_object_size = 16777216) AS j
     )
+)
+"""
+
+
+def _flat(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
+def _first_valid_occurrences(
+    con: duckdb.DuckDBPyConnection, message_id: pa.ChunkedArray, valid: np.ndarray, seen: pa.Array | None
+) -> np.ndarray:
+    """Mask of the rows that are the first valid occurrence of their messageId (and not in ``seen``): a parallel
+    DuckDB hash aggregate of min(row) per messageId over the Arrow columns (no copy into Python objects; faster
+    here than pandas factorize of a 64-bit hash of the id)."""
+    n = len(valid)
+    con.register("ids", pa.table({"seq": pa.array(np.arange(n, dtype=np.int64)), "message_id": message_id,
+                                  "ok": pa.array(valid)}))  # fmt: skip
+    seen_filter = ""
+    if seen is not None and len(seen):
+        con.register("seen_ids", pa.table({"message_id": seen}))
+        seen_filter = "AND message_id NOT IN (SELECT message_id FROM seen_ids WHERE message_id IS NOT NULL)"
+    first = _arrow(con.sql(f"SELECT min(seq) AS seq FROM ids WHERE ok {seen_filter} GROUP BY message_id"))
+    keep = np.zeros(n, dtype=bool)
+    keep[first.column("seq").to_numpy()] = True
+    return keep
+
+
+def _hash_column(values: pa.Array | pa.ChunkedArray, salt: bytes) -> pa.Array:
+    """HMAC of every non-null value, computed once per distinct value and spread back by dictionary codes (only the
+    non-null positions are hashed and encoded: most events carry no user id or e-mail)."""
+    values = _flat(values)
+    present = np.flatnonzero(pc.is_valid(values).to_numpy(zero_copy_only=False))
+    enc = pc.dictionary_encode(values.take(present))
+    hashed = pa.array([hmac_hex(salt, v) for v in enc.dictionary.to_pylist()], pa.string())
+    codes = np.full(len(values), -1, dtype=np.int32)
+    codes[present] = enc.indices.to_numpy(zero_copy_only=False)
+    return hashed.take(pa.array(codes, mask=codes < 0))
+
+
+def _filter_columns(tbl: pa.Table, keep: np.ndarray, pool: ThreadPoolExecutor) -> pa.Table:
+    """``tbl.filter(keep)`` with the columns spread over the pool's threads (Arrow kernels release the GIL)."""
+    mask = pa.array(keep)
+    return pa.Table.from_arrays(list(pool.map(lambda c: c.filter(mask), tbl.columns)), names=tbl.column_names)
 
 
 def parse_event_files(
@@ -342,70 +350,89 @@ def parse_event_files(
         return EventBatch(empty_accepted(), pd.DataFrame(columns=REJECTED_COLUMNS), 0, 0, 0)
     with tempfile.TemporaryDirectory(prefix="conversions-") as tmp:
         scan = _scan_paths(paths, Path(tmp))
-        names = pa.table(
-            {
-                "file_idx": pa.array(range(len(paths)), pa.int32()),
-                "name": pa.array([p.name for p in paths], pa.string()),
-                "scan": pa.array([str(p) for p in scan], pa.string()),
-            }
-        )
         con = duckdb.connect()
+        pool = ThreadPoolExecutor(max_workers=1)  # reads the raw text of rejected lines meanwhile
+        workers = ThreadPoolExecutor(max_workers=2)  # Arrow kernels over columns, both cores
         try:
             con.execute("SET TimeZone = 'UTC'")
+            con.execute("SET preserve_insertion_order = true")  # scans + filters keep (file, line) order
+            con.execute("SET enable_progress_bar = false")
             if threads:
                 con.execute(f"SET threads = {int(threads)}")
-            con.register("files", names)
             ev = _arrow(con.sql(_PARSE_SQL, params={"scan": [str(p) for p in scan], "columns": _COLUMNS}))
-            con.register("ev", ev)
-            file_start = _arrow(con.sql("SELECT file_idx, min(seq) AS start FROM ev GROUP BY file_idx"))
-            con.register("file_start", file_start)
-            seen = _seen_table(seen_message_ids)
-            seen_filter = ""
-            if seen is not None and seen.num_rows:
-                con.register("seen_ids", seen)
-                seen_filter = "AND message_id NOT IN (SELECT message_id FROM seen_ids WHERE message_id IS NOT NULL)"
-            first_seq = _arrow(con.sql(_FIRST_SQL.format(seen_filter=seen_filter)))
-            con.register("first_seq", first_seq)
-            n_kept = first_seq.num_rows
+            read = ev.num_rows
+            file_idx = ev.column("file_idx").to_numpy()
+            if read and np.any(file_idx[1:] < file_idx[:-1]):  # pragma: no cover  (guards the ordering assumption)
+                raise RuntimeError("DuckDB returned events out of file order")
+            rows_per_file = np.bincount(file_idx, minlength=len(paths))
+            line = np.arange(read, dtype=np.int64) - np.concatenate(([0], np.cumsum(rows_per_file)[:-1]))[file_idx] + 1
 
-            read, n_valid = con.execute("SELECT count(*), count(*) FILTER (WHERE reason IS NULL) FROM ev").fetchone()
-            rej_rows = con.execute(
-                "SELECT e.file_idx, CAST(e.seq - fs.start + 1 AS BIGINT) AS line, e.reason FROM ev e "
-                "JOIN file_start fs USING (file_idx) WHERE e.reason IS NOT NULL ORDER BY e.seq"
-            ).fetchall()
-            # raw lines of rejects are read back by numpy in a thread while DuckDB builds the output (both drop the GIL)
-            pool = ThreadPoolExecutor(max_workers=1)
-            rejected_future = pool.submit(_rejected_frame, rej_rows, paths, scan)
-
-            q = "SELECT DISTINCT {c} FROM ev WHERE reason IS NULL AND {c} IS NOT NULL"
-            uids = [r[0] for r in con.execute(q.format(c="user_id")).fetchall()]
-            emails = [r[0] for r in con.execute(q.format(c="email")).fetchall()]
-            con.register("uid_hash", _hash_table(uids, salt))
-            con.register("email_hash", _hash_table(emails, salt))
-            accepted = _arrow(con.sql(_OUT_SQL))
-            rejected = rejected_future.result()
-            pool.shutdown()
-        finally:
+            valid = pc.is_null(ev.column("reason")).to_numpy(zero_copy_only=False)
+            rej = np.flatnonzero(~valid)
+            # raw lines of rejects are read back (numpy on a memory map) while DuckDB dedupes; both drop the GIL
+            rejected_future = pool.submit(
+                _rejected_frame,
+                file_idx[rej],
+                line[rej],
+                ev.column("reason").take(rej).to_pylist(),
+                paths,
+                scan,
+                rows_per_file,
+            )
+            seen = _seen_array(seen_message_ids)
+            keep = _first_valid_occurrences(con, ev.column("message_id"), valid, seen)
+            n_kept = int(keep.sum())
+            keep &= ev.column("relevant").to_numpy(zero_copy_only=False)
+            out = np.flatnonzero(keep)
             con.close()
-    accepted = _conform(accepted)
-    duplicates = int(n_valid - n_kept)
-    ignored = int(n_kept - accepted.num_rows)
-    return EventBatch(accepted=accepted, rejected=rejected, duplicates=duplicates, ignored=ignored, read=int(read))
+            sub = _filter_columns(ev.select(_OUT_COLUMNS), keep, workers)
+            user_hash = workers.submit(_hash_column, sub.column("user_id"), salt)
+            email_hash = workers.submit(_hash_column, sub.column("email"), salt)
+            source_file = pa.array([p.name for p in paths], pa.string()).take(file_idx[out])
+            accepted = _conform(
+                sub.drop_columns(["user_id", "email"])
+                .append_column("user_id_hash", user_hash.result())
+                .append_column("email_hash", email_hash.result())
+                .append_column("source_file", source_file)
+                .append_column("line", pa.array(line[out].astype(np.int32)))
+            )
+            rejected = rejected_future.result()
+        finally:
+            pool.shutdown()
+            workers.shutdown()
+            con.close()
+    n_valid = int(valid.sum())
+    return EventBatch(
+        accepted=accepted,
+        rejected=rejected,
+        duplicates=n_valid - n_kept,
+        ignored=n_kept - len(out),
+        read=int(read),
+    )
 
 
-def _rejected_frame(rows: list[tuple], paths: list[Path], scan: list[Path]) -> pd.DataFrame:
-    """Rejected rows with the raw line (read back in Python only for the files that have rejects)."""
+def _rejected_frame(
+    file_idx: np.ndarray,
+    lines: np.ndarray,
+    reasons: list[str],
+    paths: list[Path],
+    scan: list[Path],
+    rows_per_file: np.ndarray,
+) -> pd.DataFrame:
+    """Rejected rows with the raw line, read back only for the files that have rejects."""
     out = []
-    cache: dict[int, _NonBlankLines] = {}
-    for file_idx, line, reason in rows:
-        if file_idx not in cache:
-            cache[file_idx] = _NonBlankLines(scan[file_idx])
-        lines = cache[file_idx]
-        raw = lines[line - 1].rstrip(b"\r").decode("utf-8", errors="replace") if 0 < line <= len(lines) else ""
-        if reason == "unreadable":
-            reason = _reason_for_unreadable(raw)
-        out.append((paths[file_idx].name, int(line), reason, _truncate(raw)))
-    df = pd.DataFrame(out, columns=REJECTED_COLUMNS)
+    for f in np.unique(file_idx).tolist():
+        sel = np.flatnonzero(file_idx == f)
+        wanted = lines[sel].tolist()
+        raws = raw_lines(scan[f], wanted, int(rows_per_file[f]))
+        for i, ln, raw_b in zip(sel.tolist(), wanted, raws, strict=True):
+            raw = raw_b.rstrip(b"\r").decode("utf-8", errors="replace")
+            reason = reasons[i]
+            if reason == "unreadable":
+                reason = _reason_for_unreadable(raw)
+            out.append((i, paths[f].name, int(ln), reason, _truncate(raw)))
+    out.sort()
+    df = pd.DataFrame([r[1:] for r in out], columns=REJECTED_COLUMNS)
     df["line"] = df["line"].astype("int64")
     return df
 
@@ -449,13 +476,14 @@ _SCHEMA = pa.schema(
 
 
 def _conform(tbl: pa.Table) -> pa.Table:
+    """``tbl`` with exactly :data:`_SCHEMA` (column order and types); chunks are kept as they are (no copy)."""
     cols = []
     for field in _SCHEMA:
         col = tbl.column(field.name)
         if col.type != field.type:
             col = col.cast(field.type)
         cols.append(col)
-    return pa.Table.from_arrays(cols, schema=_SCHEMA).combine_chunks()
+    return pa.Table.from_arrays(cols, schema=_SCHEMA)
 
 
 def empty_accepted() -> pa.Table:

@@ -1,4 +1,5 @@
 import json
+import random
 from pathlib import Path
 
 import duckdb
@@ -229,3 +230,53 @@ def test_seen_message_ids_count_as_duplicates(tmp_path, kind):
 def test_no_files():
     b = parse_event_files([], salt=SALT)
     assert b.accepted.num_rows == 0 and b.read == 0 and list(b.accepted.column_names) == ACCEPTED_COLUMNS
+
+
+def test_many_files_keep_file_and_line_order_with_parallel_threads(tmp_path):
+    # big enough for DuckDB to split the work over both threads; every event carries its own (file, line)
+    rng = random.Random(5)
+    expected = []
+    for f in range(3):
+        lines = []
+        for ln in range(1, 20_001):
+            if rng.random() < 0.001:
+                lines.append("{broken")
+                continue
+            mid = f"f{f}-l{ln}"
+            lines.append(page(mid, anon=f"a{rng.randrange(500)}"))
+            expected.append((f"{f}.jsonl", ln, mid))
+        write(tmp_path / f"{f}.jsonl", lines)
+    b = parse_event_files(read_inbox_files(tmp_path), salt=SALT, threads=2)
+    d = df(b)
+    assert list(zip(d["source_file"], d["line"], d["message_id"], strict=True)) == expected
+    assert (b.rejected["raw"] == "{broken").all() and len(b.rejected) == b.read - len(expected)
+    keys = list(zip(b.rejected["file"], b.rejected["line"], strict=True))
+    assert keys == sorted(keys) and len(keys) > 10
+
+
+def test_raw_lines_fast_path_and_blank_line_fallback(tmp_path):
+    from optimizer_pipeline.lib.ndjson_lines import raw_lines
+
+    body = [json.dumps(page(f"m{i}")) for i in range(3000)]
+    plain = tmp_path / "plain.jsonl"
+    plain.write_text("\n".join(body))  # no trailing newline
+    wanted = [1, 2, 1500, 2999, 3000]
+    got = raw_lines(plain, wanted, n_rows=3000)
+    assert [g.decode() for g in got] == [body[k - 1] for k in wanted]
+    blank = tmp_path / "blank.jsonl"
+    blank.write_text("\n" + "\n  \n".join(body) + "\n\n")  # blank lines: DuckDB does not number them
+    got = raw_lines(blank, wanted, n_rows=3000)
+    assert [g.decode().strip() for g in got] == [body[k - 1] for k in wanted]
+    # end to end: a rejected line after blank lines is found with its text and its non-blank line number
+    (tmp_path / "e.jsonl").write_text("\n\n" + json.dumps(page("ok")) + "\n   \n{bad line\n")
+    b = parse_event_files([tmp_path / "e.jsonl"], salt=SALT)
+    assert b.rejected[["line", "reason", "raw"]].values.tolist() == [[2, "invalid JSON", "{bad line"]]
+
+
+def test_file_names_with_glob_characters_are_read_literally(tmp_path):
+    write(tmp_path / "events[1].jsonl", [page("m1")])
+    write(tmp_path / "events1.jsonl", [page("m2")])  # would match the glob events[1].jsonl
+    write(tmp_path / "b*.jsonl", [page("m3"), "oops"])
+    b = parse_event_files([tmp_path / "events[1].jsonl", tmp_path / "b*.jsonl"], salt=SALT)
+    assert df(b)[["message_id", "source_file"]].values.tolist() == [["m3", "b*.jsonl"], ["m1", "events[1].jsonl"]]
+    assert b.rejected[["file", "line", "raw"]].values.tolist() == [["b*.jsonl", 2, "oops"]]

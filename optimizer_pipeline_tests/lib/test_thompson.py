@@ -1,9 +1,10 @@
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.special import betaincinv
 
 from optimizer_pipeline.lib.posteriors import BetaPrior, posterior_table
-from optimizer_pipeline.lib.thompson import ThompsonSampler, recommend
+from optimizer_pipeline.lib.thompson import TABLE_MIN_ARMS, TABLE_REBUILD_AFTER, ThompsonSampler, recommend
 
 
 def _posteriors(seed: int = 0) -> pd.DataFrame:
@@ -82,3 +83,50 @@ def test_high_confidence_winner_reason():
     post = posterior_table(df, prior=BetaPrior(1.0, 30.0, "test"), p_best_draws=1000)
     rec = recommend(post, n=2, seed=0, min_clicks=0, min_days=0)
     assert rec.reason.iloc[0].startswith("high-confidence winner (n = 110")
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Many arms: exact inversion over the quantile table (ThompsonSampler with >= TABLE_MIN_ARMS arms)
+
+
+def _many_arms(k: int = 300, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    n = rng.integers(5, 3000, k)
+    s = rng.binomial(n, rng.beta(2, 60, k))
+    return 1.0 + s, 1.0 + n - s
+
+
+def _brute_force(alpha: np.ndarray, beta: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """argmax over every arm of its exact draw F^-1(U), U = 1 - v: what the table path must reproduce."""
+    return betaincinv(alpha, beta, 1.0 - v).argmax(axis=-1)
+
+
+def test_table_decisions_equal_exact_inversion_of_every_arm():
+    alpha, beta = _many_arms()
+    assert len(alpha) >= TABLE_MIN_ARMS
+    sampler = ThompsonSampler(alpha, beta, seed=11, block=1)
+    replay = np.random.default_rng(11)  # same stream: one uniform per arm per decision
+    got = [sampler.decide() for _ in range(400)]
+    want = [int(_brute_force(alpha, beta, replay.random(len(alpha)))) for _ in range(400)]
+    assert got == want
+    # block path (several decisions per call) and a single-arm update refreshing one table row
+    sampler.update(int(np.argmax(alpha / (alpha + beta))), successes=0, failures=5000)
+    block = sampler._inverse_decisions(64)
+    np.testing.assert_array_equal(block, _brute_force(sampler.alpha, sampler.beta, replay.random((64, len(alpha)))))
+    assert len(set(got)) > 3  # a real contest, not one dominant arm
+
+
+def test_table_decision_frequencies_match_p_best_and_bulk_updates_rebuild():
+    alpha, beta = _many_arms(k=120, seed=3)
+    alpha[:3] = [60.0, 55.0, 50.0]  # three close leaders
+    beta[:3] = [900.0, 820.0, 760.0]
+    p_best = ThompsonSampler(alpha, beta, seed=1).win_shares(200_000)
+    sampler = ThompsonSampler(alpha, beta, seed=2)
+    m = 20_000
+    freq = np.bincount([sampler.decide() for _ in range(m)], minlength=len(alpha)) / m
+    assert np.max(np.abs(freq - p_best)) < 0.015
+    sampler.update_many(np.zeros(len(alpha)), np.r_[np.full(3, 1e5), np.zeros(len(alpha) - 3)])
+    assert sampler._table is None  # bulk update invalidates; plain draws until the rebuild
+    decisions = [sampler.decide() for _ in range(TABLE_REBUILD_AFTER + 200)]
+    assert sampler._table is not None
+    assert not set(decisions) & {0, 1, 2}  # the former leaders are now hopeless
