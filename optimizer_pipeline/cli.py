@@ -23,6 +23,17 @@ def main(argv: list[str] | None = None) -> int:
     sync = reg_sub.add_parser("sync", help="apply clients.yaml to the instance's dynamic partitions (no daemon)")
     sync.add_argument("--clients", type=Path, default=None, help="registry file (default: $OPTIMIZER_CLIENTS_FILE)")
 
+    status = sub.add_parser(
+        "influencer-status", help="record an influencer's outreach status change (validated, appended to the log)"
+    )
+    status.add_argument("--client", required=True, help="client slug, e.g. glowfuel")
+    status.add_argument("--handle", required=True, help="TikTok handle, with or without '@'")
+    status.add_argument("--creative", required=True, help="creative id assigned to the influencer")
+    status.add_argument("--status", required=True, help="potential | contacted | agreed | posted | rejected")
+    status.add_argument("--note", default="", help="free text kept with the entry (no e-mail addresses, please)")
+    status.add_argument("--home", type=Path, default=None, help="data home (default: $OPTIMIZER_HOME, $DAGSTER_HOME)")
+    status.add_argument("--clients", type=Path, default=None, help="registry file (default: $OPTIMIZER_CLIENTS_FILE)")
+
     args = parser.parse_args(argv)
     if args.command == "demo":
         from optimizer_pipeline.demo import DEFAULT_HOME, run_demo
@@ -31,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "registry" and args.registry_command == "sync":
         return _registry_sync(args.clients)
+    if args.command == "influencer-status":
+        from optimizer_pipeline.influencer_status_cli import influencer_status
+
+        return influencer_status(args)
     parser.error("unknown command")
     return 2
 

@@ -29,6 +29,7 @@ def prepare_home(home: Path, seed: int, scale: float = 1.0) -> None:
     os.environ["OPTIMIZER_SAMPLE_SEED"] = str(seed)
     os.environ["OPTIMIZER_SAMPLE_SCALE"] = str(scale)
     os.environ.pop("OPTIMIZER_CLIENTS_FILE", None)
+    os.environ.pop("OPTIMIZER_INBOX_DIR", None)  # the test loop's inbox is <home>/inbox
 
 
 def run_demo(home: Path, seed: int, scale: float = 1.0) -> pd.DataFrame:
@@ -36,9 +37,10 @@ def run_demo(home: Path, seed: int, scale: float = 1.0) -> pd.DataFrame:
     import dagster as dg
 
     from optimizer_pipeline.defs.registry.sync import apply_registry
-    from optimizer_pipeline.lib.registry import load_registry
-    from optimizer_pipeline.lib.sample_corpus import generate_sample_corpus
+    from optimizer_pipeline.lib.registry import SAMPLE_CLIENTS_FILE, load_registry
+    from optimizer_pipeline.lib.sample_corpus import SAMPLE_CLIENT, generate_sample_corpus
     from optimizer_pipeline.materialize_all import materialize_all
+    from optimizer_pipeline.testloop_demo import run_testloop_demo
 
     home = home.resolve()
     prepare_home(home, seed, scale)
@@ -49,13 +51,13 @@ def run_demo(home: Path, seed: int, scale: float = 1.0) -> pd.DataFrame:
         f"({'generated' if corpus.regenerated else 'reused'}, {time.perf_counter() - t0:.1f} s)"
     )
 
-    from optimizer_pipeline.lib.registry import SAMPLE_CLIENTS_FILE
-
+    registry = load_registry(SAMPLE_CLIENTS_FILE)
     with dg.DagsterInstance.get() as instance:
-        diff = apply_registry(load_registry(SAMPLE_CLIENTS_FILE), instance)
+        diff = apply_registry(registry, instance)
         print(f"registry: {diff.summary()}")
         defs = load_definitions()
         report = materialize_all(defs, instance, on_run=lambda names, pk: print(f"  materialising {names} [{pk}]"))
+        testloop = run_testloop_demo(instance, home, registry=registry, client=SAMPLE_CLIENT, seed=seed, defs=defs)
     summary = bucket_summary(report.metadata)
     print(f"\n{report.runs} runs in {time.perf_counter() - t0:.1f} s; DAGSTER_HOME={home}\n")
     print(summary.to_string(index=False))
@@ -68,6 +70,7 @@ def run_demo(home: Path, seed: int, scale: float = 1.0) -> pd.DataFrame:
     recovery = score_sample_recovery(home)
     if recovery is not None:
         print(f"\nRecovery of the sample corpus's planted effects: {recovery.summary()}")
+    print(f"\n{testloop}")
     return summary
 
 

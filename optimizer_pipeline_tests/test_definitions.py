@@ -22,6 +22,9 @@ def test_definitions_load_with_defaults(monkeypatch, tmp_path):
     assert defs.resolve_sensor_def("client_registry_sensor")
     assert defs.resolve_schedule_def("video_cache_cleanup_schedule")
     assert defs.resolve_job_def("video_cache_cleanup_job")
+    assert defs.resolve_sensor_def("conversion_inbox_sensor")
+    assert defs.resolve_job_def("conversion_loop_job")
+    assert keys >= {"creatives", "traffic_sources", "conversion_events", "pattern_posteriors", "test_recommendations"}
     assert isinstance(build_resources()["tiktok"], SampleTikTokSource)
 
 
@@ -57,5 +60,8 @@ def test_unknown_source_is_a_clear_error(monkeypatch):
 
 def test_env_var_references_are_used_when_set(monkeypatch):
     monkeypatch.setenv("OPTIMIZER_HOME", "/srv/optimizer")
+    monkeypatch.setenv("OPTIMIZER_PII_KEY", "a-pii-passphrase-of-some-length")
     res = build_resources()
     assert isinstance(res["io_manager"].home, dg.EnvVar)
+    assert isinstance(res["pii"].key, dg.EnvVar)  # the key is a reference, never a value in the definitions
+    assert "a-pii-passphrase" not in repr(res["pii"])

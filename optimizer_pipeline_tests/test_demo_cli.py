@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,10 +11,11 @@ import dagster as dg
 import pandas as pd
 
 from optimizer_pipeline.lib.buckets import DURATION_BUCKETS
+from optimizer_pipeline_tests.shared_data import REPO_ROOT
 
 
 def test_demo_materialises_everything_and_prints_bucket_summary(tmp_path):
-    home = tmp_path / "home"
+    home = tmp_path / "seed-7-scale-0.3"  # the per-seed home layout of benchmarks/recovery.py (second run below)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPTIMIZER_", "DAGSTER_"))}
     cmd = [sys.executable, "-m", "optimizer_pipeline", "demo", "--home", str(home), "--scale", "0.3", "--seed", "7"]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
@@ -26,6 +28,11 @@ def test_demo_materialises_everything_and_prints_bucket_summary(tmp_path):
     assert "Models and patterns per bucket" in out.stdout
     assert "Recovery of the sample corpus's planted effects" in out.stdout
     assert (home / "sample" / "ground_truth.json").exists()
+    # the test loop: a seeded event batch dropped in the inbox, posteriors and recommendations printed
+    assert "Test loop [glowfuel]" in out.stdout and "Recommendations (Thompson sampling" in out.stdout
+    assert sorted(p.name for p in (home / "inbox" / "glowfuel").iterdir() if p.is_file())
+    posteriors = home / "data" / "pattern_posteriors" / "glowfuel.parquet"
+    posteriors_bytes = posteriors.read_bytes()
     assert (home / "dagster.yaml").exists()
     # `dagster dev` with this home sees the materialisations
     with dg.DagsterInstance.from_config(str(home)) as instance:
@@ -34,12 +41,23 @@ def test_demo_materialises_everything_and_prints_bucket_summary(tmp_path):
         for asset in ("bucket_videos", "video_features", "bucket_model", "bucket_patterns"):
             keys = instance.get_materialized_partitions(dg.AssetKey(asset))
             assert len(keys) == len(sources) * len(DURATION_BUCKETS), asset
-        assert instance.get_materialized_partitions(dg.AssetKey("competitor_hashtag_strategy")) == {"glowfuel"}
-    # a second run reuses the corpus and leaves the data identical
+        for asset in ("competitor_hashtag_strategy", "traffic_sources", "pattern_posteriors", "test_recommendations"):
+            assert instance.get_materialized_partitions(dg.AssetKey(asset)) == {"glowfuel"}, asset
+    # a second run (through the recovery benchmark, which reruns the demo into the same home and scores it) reuses
+    # the corpus and leaves the data identical
     before = pd.read_parquet(home / "data" / "tiktok_videos" / "glowfuel__nutrition.parquet")
-    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    truth_mtime = (home / "sample" / "ground_truth.json").stat().st_mtime_ns
+    bench = [sys.executable, str(REPO_ROOT / "benchmarks" / "recovery.py"), "--quick", "--seeds", "7"]
+    again = subprocess.run([*bench, "--home", str(tmp_path), "--json"], env=env, capture_output=True, text=True,
+                           timeout=900)  # fmt: skip
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "reused" in again.stdout
+    report = json.loads(again.stdout)
+    (seed,) = report["seeds"]
+    assert seed["seed"] == 7 and seed["planted"] > 0 and 0 <= seed["recall"] <= 1
+    assert seed["recovered"] + len(seed["missed"]) == seed["planted"]
+    assert set(report["bars"]) == {"min_recall", "pooled_false_claim_share"}
+    assert (home / "sample" / "ground_truth.json").stat().st_mtime_ns == truth_mtime  # the corpus was reused
     pd.testing.assert_frame_equal(
         before, pd.read_parquet(home / "data" / "tiktok_videos" / "glowfuel__nutrition.parquet")
     )
+    assert posteriors.read_bytes() == posteriors_bytes  # the same batch again changes no posterior

@@ -21,8 +21,11 @@ from optimizer_pipeline.resources.features import (
     FeatureStore,
     RuleLabeler,
 )
+from optimizer_pipeline.resources.inbox import ConversionInbox
+from optimizer_pipeline.resources.influencer_status import InfluencerStatusLog
 from optimizer_pipeline.resources.models import ModelStore
 from optimizer_pipeline.resources.parquet_io import ParquetIOManager
+from optimizer_pipeline.resources.pii import PiiVault
 from optimizer_pipeline.resources.registry import ClientRegistry
 from optimizer_pipeline.resources.tiktok import (
     ApifyTikTokSource,
@@ -100,6 +103,13 @@ def build_resources() -> dict[str, Any]:
         "feature_store": FeatureStore(home=home, workers=_setting("OPTIMIZER_FEATURE_WORKERS", 2)),
         "labeler": creative_labeler(),
         "model_store": ModelStore(home=home),
+        "pii": PiiVault(home=home, key=_setting("OPTIMIZER_PII_KEY", None)),
+        "inbox": ConversionInbox(
+            home=home,
+            root=_setting("OPTIMIZER_INBOX_DIR", None),
+            settle_seconds=_setting("OPTIMIZER_INBOX_SETTLE_SECONDS", 30.0),
+        ),
+        "status_log": InfluencerStatusLog(home=home),
     }
 
 

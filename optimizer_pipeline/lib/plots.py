@@ -57,3 +57,39 @@ def _shared_bins(values: pd.Series, n: int = 12) -> np.ndarray:
 def markdown_image(png: bytes, alt: str = "plot") -> str:
     """A Markdown image with the PNG inlined as a data URI."""
     return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
+
+
+def posterior_intervals_png(
+    table: pd.DataFrame, *, truth: dict[str, float] | None = None, max_rows: int = 30, label_chars: int = 60
+) -> bytes:
+    """Posterior mean and 95 % credible interval per pattern (``pattern_hash, mean, ci_low, ci_high``), best mean on
+    top; ``truth`` (pattern → planted rate) adds the known answer as a cross, for the sample data."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    view = table.sort_values("mean", ascending=False, kind="stable").head(max_rows).iloc[::-1]
+    fig, ax = plt.subplots(figsize=(8.5, 0.32 * max(len(view), 3) + 1.0))
+    y = np.arange(len(view))
+    if len(view):
+        mean = view["mean"].to_numpy(dtype=float)
+        # a very skewed Beta (e.g. the weak prior of a pattern with no data) can have its mean outside the
+        # equal-tailed interval: clip the bar lengths at 0 rather than fail
+        low, high = view["ci_low"].to_numpy(dtype=float), view["ci_high"].to_numpy(dtype=float)
+        err = np.clip(np.vstack([mean - low, high - mean]), 0.0, None)
+        ax.errorbar(mean, y, xerr=err, fmt="o", ms=4, capsize=2, label="posterior mean, 95 % CI")
+        if truth:
+            planted = view["pattern_hash"].map(truth).to_numpy(dtype=float)
+            ax.plot(planted, y, "x", color="crimson", label="planted rate")
+        ax.legend(fontsize=7, loc="lower right")
+    labels = [str(h) if len(str(h)) <= label_chars else str(h)[: label_chars - 1] + "…" for h in view["pattern_hash"]]
+    ax.set_yticks(y, labels, fontsize=6)
+    ax.set_xlabel("conversion rate (conversions / clicks)", fontsize=8)
+    ax.tick_params(axis="x", labelsize=7)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80)
+    plt.close(fig)
+    return buf.getvalue()

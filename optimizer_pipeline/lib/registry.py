@@ -4,6 +4,9 @@ A competitor handle is collected like a hashtag: it becomes one more ``client_ha
 ``<client>__at-<handle slug>`` (:data:`PROFILE_SLUG_PREFIX`), with the client's default settings, so every
 downstream market asset analyses it unchanged. ``settings.kind`` says which of the two a partition is.
 
+A client's optional ``test_loop:`` block (creatives and influencer files, the influencer filter, the statistics
+knobs of the test loop) becomes ``client.test_loop``, see :mod:`optimizer_pipeline.lib.test_loop_settings`.
+
 Validation errors name the file, the client and the field, because the people editing this file are marketers and
 analysts, not the authors of this code.
 """
@@ -20,6 +23,7 @@ import yaml
 
 from optimizer_pipeline.lib.buckets import DURATION_BUCKETS
 from optimizer_pipeline.lib.slugs import client_hashtag_key, is_slug, slugify
+from optimizer_pipeline.lib.test_loop_settings import TestLoopSettings, TestLoopSettingsError, parse_test_loop
 
 #: The registry shipped with the package: the sample client of the embedded default.
 SAMPLE_CLIENTS_FILE = Path(__file__).resolve().parents[1] / "sample" / "clients.yaml"
@@ -34,7 +38,7 @@ HASHTAG_DEFAULTS: dict[str, Any] = {
     "outlier_fence_scale": "linear",
 }
 _HASHTAG_KEYS = {"tag", "slug", *HASHTAG_DEFAULTS}
-_CLIENT_KEYS = {"slug", "name", "industry", "brand", "hashtags", "competitors", "defaults"}
+_CLIENT_KEYS = {"slug", "name", "industry", "brand", "hashtags", "competitors", "defaults", "test_loop"}
 _COMPETITOR_KEYS = {"handle", *HASHTAG_DEFAULTS}
 #: A competitor's partition slug is ``at-<handle slug>`` ("@handle"), e.g. ``glowfuel__at-fitfoodie``.
 PROFILE_SLUG_PREFIX = "at-"
@@ -90,6 +94,7 @@ class Client:
     hashtags: tuple[HashtagSettings, ...]
     competitors: tuple[str, ...] = ()  # handles, lower-case, without '@'
     competitor_profiles: tuple[HashtagSettings, ...] = ()  # one per handle, same order, kind "profile"
+    test_loop: TestLoopSettings = field(default_factory=TestLoopSettings)  # defaults when the block is absent
 
     @property
     def sources(self) -> tuple[HashtagSettings, ...]:
@@ -150,11 +155,12 @@ def load_registry(path: str | Path) -> Registry:
         raise RegistryError(f"{p}: registry file not found") from exc
     except yaml.YAMLError as exc:
         raise RegistryError(f"{p}: not valid YAML: {exc}") from exc
-    return parse_registry(doc, source=str(p))
+    return parse_registry(doc, source=str(p), base_dir=p.resolve().parent)
 
 
-def parse_registry(doc: Any, *, source: str = "<registry>") -> Registry:
-    """Validate an already-parsed registry document."""
+def parse_registry(doc: Any, *, source: str = "<registry>", base_dir: Path | None = None) -> Registry:
+    """Validate an already-parsed registry document; relative file paths (``test_loop``) resolve against
+    ``base_dir``, the registry file's folder."""
     if not isinstance(doc, dict) or not isinstance(doc.get("clients"), list):
         raise RegistryError(f"{source}: expected a mapping with a 'clients' list")
     unknown = set(doc) - {"clients", "defaults"}
@@ -164,7 +170,7 @@ def parse_registry(doc: Any, *, source: str = "<registry>") -> Registry:
     clients: list[Client] = []
     seen: set[str] = set()
     for i, raw in enumerate(doc["clients"]):
-        client = _parse_client(raw, defaults, f"{source}: clients[{i}]")
+        client = _parse_client(raw, defaults, f"{source}: clients[{i}]", base_dir)
         if client.slug in seen:
             raise RegistryError(f"{source}: client {client.slug!r} is listed twice")
         seen.add(client.slug)
@@ -181,7 +187,7 @@ def _merge_defaults(base: dict[str, Any], override: Any, where: str) -> dict[str
     return {**base, **override}
 
 
-def _parse_client(raw: Any, defaults: dict[str, Any], where: str) -> Client:
+def _parse_client(raw: Any, defaults: dict[str, Any], where: str, base_dir: Path | None = None) -> Client:
     if not isinstance(raw, dict):
         raise RegistryError(f"{where}: expected a mapping")
     name = raw.get("name")
@@ -212,6 +218,10 @@ def _parse_client(raw: Any, defaults: dict[str, Any], where: str) -> Client:
         raise RegistryError(f"{where}: field 'competitors' must be a list of TikTok handles")
     profiles = [_parse_competitor(c, client_defaults, f"{where}: competitors[{j}]") for j, c in enumerate(competitors)]
     _check_keys(slug, hashtags, profiles, where)
+    try:
+        test_loop = parse_test_loop(raw.get("test_loop"), where, base_dir)
+    except TestLoopSettingsError as exc:
+        raise RegistryError(str(exc)) from exc
     return Client(
         slug=slug,
         name=name.strip(),
@@ -220,6 +230,7 @@ def _parse_client(raw: Any, defaults: dict[str, Any], where: str) -> Client:
         hashtags=tuple(hashtags),
         competitors=tuple(p.tag for p in profiles),
         competitor_profiles=tuple(profiles),
+        test_loop=test_loop,
     )
 
 

@@ -1,0 +1,180 @@
+"""``conversion_events`` / ``conversion_events_rejected`` and ``attributed_conversions`` [client]: thin wiring around
+``lib/conversions.py`` (parse, dedupe, pseudonymise), ``lib/attribution.py`` (stitching, last touch) and
+``lib/source_counts.py`` (per traffic source and day).
+
+Every run recomputes the partition from ALL files in ``<inbox>/<client>/`` (dedupe by messageId across every file
+ever received), so replaying an inbox or re-running a partition writes identical Parquet files.
+"""
+
+from collections.abc import Iterator
+
+import dagster as dg
+import pandas as pd
+
+from optimizer_pipeline.lib import markdown
+from optimizer_pipeline.lib.attribution import attribute_orders
+from optimizer_pipeline.lib.conversions import parse_event_files
+from optimizer_pipeline.lib.redaction import redact_line
+from optimizer_pipeline.lib.source_counts import daily_source_counts
+from optimizer_pipeline.partitions import CLIENT
+from optimizer_pipeline.resources.inbox import ConversionInbox
+from optimizer_pipeline.resources.pii import PiiVault
+from optimizer_pipeline.resources.registry import ClientRegistry
+
+GROUP = "test_loop"
+KINDS = {"parquet", "duckdb"}
+#: Columns shown in previews: no anonymous ids, user id hashes or e-mail hashes.
+PREVIEW_COLUMNS = ["timestamp", "event", "utm_id", "order_id", "total", "currency", "source_file", "line"]
+
+
+def _per_file(files: list, accepted: pd.DataFrame, rejected: pd.DataFrame) -> pd.DataFrame:
+    acc = accepted["source_file"].value_counts() if len(accepted) else pd.Series(dtype=int)
+    rej = rejected["file"].value_counts() if len(rejected) else pd.Series(dtype=int)
+    return pd.DataFrame(
+        {
+            "file": [p.name for p in files],
+            "bytes": [p.stat().st_size for p in files],
+            "accepted": [int(acc.get(p.name, 0)) for p in files],
+            "rejected": [int(rej.get(p.name, 0)) for p in files],
+        }
+    )
+
+
+@dg.multi_asset(
+    outs={
+        "conversion_events": dg.AssetOut(
+            description="Every accepted Segment / RudderStack event of the client's inbox (page views, Order "
+            "Completed, identify calls linking ids), deduplicated by messageId across all files ever received; user "
+            "ids and e-mails only as salted HMAC-SHA256 hashes. Columns: lib/conversions.ACCEPTED_COLUMNS.",
+            kinds=KINDS,
+        ),
+        "conversion_events_rejected": dg.AssetOut(
+            description="Malformed event lines with file, line number and reason; the raw line is kept (2 KB max) "
+            "with e-mails and user ids replaced by salted-hash tokens.",
+            kinds=KINDS,
+        ),
+    },
+    partitions_def=CLIENT,
+    group_name=GROUP,
+    code_version="conversion-events-v1",
+)
+def conversion_events(
+    context: dg.AssetExecutionContext, inbox: ConversionInbox, pii: PiiVault
+) -> Iterator[dg.MaterializeResult]:
+    """read = accepted + rejected + duplicates + ignored; nothing is dropped without being counted."""
+    client = str(context.partition_key)
+    files = inbox.files(client)
+    salt = pii.salt(client)
+    batch = parse_event_files(files, salt=salt)
+    accepted = batch.accepted.to_pandas()
+    rejected = batch.rejected.copy()
+    rejected["raw"] = [redact_line(str(r), salt) for r in rejected["raw"]]
+    assert batch.read == len(accepted) + len(rejected) + batch.duplicates + batch.ignored, "events lost"
+    folder = inbox.folder(client)
+    if not files:
+        status = f"no event files in {folder}"
+    elif len(rejected):
+        status = f"ok; {len(rejected)} malformed lines quarantined"
+    else:
+        status = "ok"
+    events = accepted["event"].fillna(accepted["type"]).value_counts().to_dict() if len(accepted) else {}
+    reasons = rejected["reason"].value_counts().to_dict() if len(rejected) else {}
+    context.log.info(
+        f"{client}: read {batch.read} = accepted {len(accepted)} + rejected {len(rejected)} + duplicates "
+        f"{batch.duplicates} + ignored {batch.ignored} from {len(files)} files"
+    )
+    yield dg.MaterializeResult(
+        asset_key="conversion_events",
+        value=accepted,
+        metadata={
+            "status": status,
+            "inbox": dg.MetadataValue.path(str(folder)),
+            "files": len(files),
+            "read": batch.read,
+            "accepted": len(accepted),
+            "rejected": len(rejected),
+            "duplicates": batch.duplicates,
+            "ignored": batch.ignored,
+            "page_views": int(events.get("Page Viewed", 0)),
+            "orders": int(events.get("Order Completed", 0)),
+            "people_identified": int(accepted["user_id_hash"].nunique()) if len(accepted) else 0,
+            "first_event": str(accepted["timestamp"].min()) if len(accepted) else "",
+            "last_event": str(accepted["timestamp"].max()) if len(accepted) else "",
+            "per_event": dg.MetadataValue.md(markdown.counts(events, key="event", value="accepted")),
+            "per_file": dg.MetadataValue.md(markdown.table(_per_file(files, accepted, rejected), max_rows=50)),
+            "reasons": dg.MetadataValue.md(markdown.counts(reasons, key="reason", value="lines")),
+            "preview": dg.MetadataValue.md(markdown.table(accepted[PREVIEW_COLUMNS], max_rows=10)),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key="conversion_events_rejected",
+        value=rejected,
+        metadata={
+            "read": batch.read,
+            "rejected": len(rejected),
+            "reasons": dg.MetadataValue.md(markdown.counts(reasons, key="reason", value="lines")),
+            "preview": dg.MetadataValue.md(markdown.table(rejected, max_rows=20)),
+        },
+    )
+
+
+@dg.asset(
+    partitions_def=CLIENT,
+    group_name=GROUP,
+    kinds=KINDS,
+    code_version="attributed-conversions-v1",
+    ins={"conversion_events": dg.AssetIn()},
+    description="One row per traffic source (utm_id) and UTC day: clicks (people whose first UTM visit with it fell "
+    "on that day; summed over days = distinct stitched people), page_views, converters (people whose first order "
+    "attributed to it fell on that day), orders, revenue, currency. Last-touch attribution within "
+    "test_loop.attribution_window_days (both edges inclusive); unattributed orders are counted in the metadata.",
+)
+def attributed_conversions(
+    context: dg.AssetExecutionContext, conversion_events: pd.DataFrame, registry: ClientRegistry
+) -> dg.MaterializeResult:
+    """Identity stitching and last-touch attribution; the table's grain lets old days be discounted later."""
+    client = registry.load().client(str(context.partition_key))
+    window = client.test_loop.attribution_window_days
+    result = attribute_orders(conversion_events, window_days=window)
+    daily = daily_source_counts(conversion_events, result)
+    orders = result.orders
+    attributed = orders[orders["utm_id"].notna()]
+    unattributed = orders[orders["utm_id"].isna()]
+    assert int(daily["clicks"].sum()) == int(result.clicks["clicks"].sum()), "clicks differ from attribution"
+    per_source = (
+        daily.groupby("utm_id")[["clicks", "page_views", "converters", "orders"]]
+        .sum()
+        .sort_values("clicks", ascending=False)
+        .reset_index()
+    )
+    revenue = attributed.groupby(attributed["currency"].fillna("?"))["total"].sum().round(2).to_dict()
+    lost = unattributed.groupby(unattributed["currency"].fillna("?"))["total"].sum().round(2).to_dict()
+    status = "no orders yet" if orders.empty else "ok"
+    if len(orders) and unattributed.shape[0] == len(orders):
+        status = "no order could be attributed to a UTM visit"
+    context.log.info(
+        f"{client.slug}: {len(attributed)} of {len(orders)} orders attributed ({window}-day window), "
+        f"{result.unattributed} unattributed; {int(daily['clicks'].sum())} clicks on {len(per_source)} sources"
+    )
+    return dg.MaterializeResult(
+        value=daily,
+        metadata={
+            "status": status,
+            "attribution_window_days": window,
+            "rows": len(daily),
+            "traffic_sources_clicked": len(per_source),
+            "clicks": int(daily["clicks"].sum()),
+            "page_views": int(daily["page_views"].sum()),
+            "converters": int(daily["converters"].sum()),
+            "orders": len(orders),
+            "attributed_orders": len(attributed),
+            "unattributed_orders": int(result.unattributed),
+            "unattributed_share": float(result.unattributed / len(orders)) if len(orders) else 0.0,
+            "attributed_revenue": dg.MetadataValue.json(revenue),
+            "unattributed_revenue": dg.MetadataValue.json(lost),
+            "per_source": dg.MetadataValue.md(markdown.table(per_source, max_rows=30)),
+            "unattributed_preview": dg.MetadataValue.md(
+                markdown.table(unattributed[["order_id", "timestamp", "total", "currency"]], max_rows=10)
+            ),
+        },
+    )

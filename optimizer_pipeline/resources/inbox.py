@@ -1,0 +1,38 @@
+"""The conversion inbox resource: where each client's event files land and how long a file must rest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from optimizer_pipeline.lib.conversions import read_inbox_files
+from optimizer_pipeline.lib.inbox import FolderScan, scan_folder
+
+
+class ConversionInbox(dg.ConfigurableResource):
+    """``<root>/<client>/`` holds a client's Segment / RudderStack files; ``root`` defaults to ``<home>/inbox``.
+
+    ``settle_seconds``: a file modified (or moved in) more recently than this is still being written and waits for
+    a later sensor tick. ``max_files_per_tick``: new files handed to one run per client per tick (the rest follow).
+    """
+
+    home: str
+    root: str | None = None
+    settle_seconds: float = 30.0
+    max_files_per_tick: int = 500
+
+    @property
+    def root_dir(self) -> Path:
+        return Path(self.root) if self.root else Path(self.home) / "inbox"
+
+    def folder(self, client: str) -> Path:
+        return self.root_dir / client
+
+    def files(self, client: str) -> list[Path]:
+        """Every event file of the client, as the parser reads them (sorted by name; temp names left out)."""
+        return read_inbox_files(self.folder(client))
+
+    def scan(self, client: str, now_ns: int) -> FolderScan:
+        """Settled and pending candidates of the client's folder at ``now_ns`` (one ``os.scandir``)."""
+        return scan_folder(self.folder(client), now_ns=now_ns, settle_seconds=self.settle_seconds)
