@@ -1,6 +1,6 @@
 """End-to-end recovery of the sample corpus's planted effects over several generator seeds.
 
-    python benchmarks/recovery.py [--seeds 1,2,3] [--scale 1.0] [--home DIR] [--json] [--quick]
+    python benchmarks/recovery.py [--seeds 1,2,3] [--scale 1.0] [--home DIR] [--reuse] [--json] [--quick]
 
 For each seed, the README's demo runs in a subprocess into ``<home>/seed-<n>`` (sample corpus rendered to real
 H.264/AAC files, scraped through the sample source, bucketed, features extracted from the video files, models and
@@ -11,7 +11,8 @@ the ``bucket_patterns`` Parquet files against that seed's ``ground_truth.json``.
 
 Bars (issue 4): recall >= 0.8 (planted effects found as STRONG/MODERATE, right direction) for every seed, and claims
 on features with no planted effect <= 10 % of all claims, pooled over the seeds (an FDR is an expectation).
-A home is reused when it already holds that seed (the corpus and the feature cache make a rerun cheap).
+A home is reused when it already holds that seed (the corpus and the feature cache make a rerun cheap); with
+``--reuse`` a home that already holds ``bucket_patterns`` is only scored, not run again.
 ``--quick`` (CI smoke): one seed at scale 0.3, bars printed but not enforced.
 """
 
@@ -34,16 +35,17 @@ RECALL_BAR = 0.8
 FALSE_SHARE_BAR = 0.10
 
 
-def run_seed(home: Path, seed: int, scale: float) -> dict:
-    """Run the demo for one seed in a clean environment and score its bucket_patterns."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPTIMIZER_", "DAGSTER_"))}
-    cmd = [sys.executable, "-m", "optimizer_pipeline", "demo", "--home", str(home), "--seed", str(seed)]
-    cmd += ["--scale", str(scale)]
+def run_seed(home: Path, seed: int, scale: float, reuse: bool = False) -> dict:
+    """Run the demo for one seed in a clean environment (unless ``reuse`` and it already ran) and score it."""
     t0 = time.perf_counter()
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if not (reuse and (home / "data" / "bucket_patterns").is_dir()):
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPTIMIZER_", "DAGSTER_"))}
+        cmd = [sys.executable, "-m", "optimizer_pipeline", "demo", "--home", str(home), "--seed", str(seed)]
+        cmd += ["--scale", str(scale)]
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if out.returncode != 0:
+            raise RuntimeError(f"demo for seed {seed} failed:\n{out.stderr[-4000:]}")
     seconds = time.perf_counter() - t0
-    if out.returncode != 0:
-        raise RuntimeError(f"demo for seed {seed} failed:\n{out.stderr[-4000:]}")
     report = score_sample_recovery(home)
     if report is None:
         raise RuntimeError(f"seed {seed}: no bucket_patterns or ground truth under {home}")
@@ -72,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", default="1,2,3", help="comma-separated generator seeds")
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--home", type=Path, default=None, help="parent folder of the per-seed homes (kept)")
+    ap.add_argument("--reuse", action="store_true", help="only score homes that already hold bucket_patterns")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--quick", action="store_true", help="one seed at scale 0.3; bars not enforced")
     args = ap.parse_args(argv)
@@ -80,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         seeds, scale = seeds[:1], 0.3
     parent = args.home or Path(tempfile.mkdtemp(prefix="recovery-"))
-    rows = [run_seed(parent / f"seed-{s}-scale-{scale:g}", s, scale) for s in seeds]
+    rows = [run_seed(parent / f"seed-{s}-scale-{scale:g}", s, scale, args.reuse) for s in seeds]
     claims = sum(r["claims"] for r in rows)
     false = sum(r["false_claims"] for r in rows)
     pooled = false / claims if claims else 0.0
