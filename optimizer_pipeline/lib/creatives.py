@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from optimizer_pipeline.lib.labels.vocabulary import LABEL_FIELDS, PACING, PATTERN_TAGS, pattern_key
+from optimizer_pipeline.lib.yaml_files import read_yaml
 
 CREATIVE_STATUSES: tuple[str, ...] = ("draft", "active", "paused", "retired")
 ACTIVE = "active"
@@ -58,12 +58,7 @@ class CreativesResult:
 def load_creatives(path: str | Path) -> CreativesResult:
     """Read and validate a creatives file; relative video paths resolve against the file's folder."""
     p = Path(path)
-    try:
-        doc = yaml.safe_load(p.read_text(encoding="utf-8-sig"))
-    except FileNotFoundError as exc:
-        raise CreativesError(f"{p}: creatives file not found") from exc
-    except yaml.YAMLError as exc:
-        raise CreativesError(f"{p}: not valid YAML: {exc}") from exc
+    doc = read_yaml(p, "creatives file", CreativesError)
     return parse_creatives(doc, source=str(p), base_dir=p.resolve().parent)
 
 

@@ -19,11 +19,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from optimizer_pipeline.lib.buckets import DURATION_BUCKETS
 from optimizer_pipeline.lib.slugs import client_hashtag_key, is_slug, slugify
 from optimizer_pipeline.lib.test_loop_settings import TestLoopSettings, TestLoopSettingsError, parse_test_loop
+from optimizer_pipeline.lib.yaml_files import read_yaml
 
 #: The registry shipped with the package: the sample client of the embedded default.
 SAMPLE_CLIENTS_FILE = Path(__file__).resolve().parents[1] / "sample" / "clients.yaml"
@@ -149,12 +148,7 @@ class Registry:
 def load_registry(path: str | Path) -> Registry:
     """Parse and validate a registry file."""
     p = Path(path)
-    try:
-        doc = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise RegistryError(f"{p}: registry file not found") from exc
-    except yaml.YAMLError as exc:
-        raise RegistryError(f"{p}: not valid YAML: {exc}") from exc
+    doc = read_yaml(p, "registry file", RegistryError)
     return parse_registry(doc, source=str(p), base_dir=p.resolve().parent)
 
 

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,16 @@ def test_errors_name_file_client_and_field(tmp_path, text, needles):
 def test_missing_file_is_a_registry_error(tmp_path):
     with pytest.raises(RegistryError, match="not found"):
         load_registry(tmp_path / "nope.yaml")
+
+
+def test_registry_file_errors_name_the_file_and_a_bom_is_accepted(tmp_path):
+    missing = tmp_path / "nope.yaml"
+    with pytest.raises(RegistryError, match=re.escape(f"{missing}: registry file not found")):
+        load_registry(missing)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("clients: [\n", encoding="utf-8")
+    with pytest.raises(RegistryError, match=re.escape("broken.yaml: not valid YAML")):
+        load_registry(broken)
+    bom = tmp_path / "bom.yaml"
+    bom.write_bytes(b"\xef\xbb\xbf" + SAMPLE_CLIENTS_FILE.read_bytes())
+    assert load_registry(bom).client("glowfuel").name == load_registry(SAMPLE_CLIENTS_FILE).client("glowfuel").name
