@@ -443,7 +443,18 @@ def main() -> int:
         "linear_le_1.25": linearity <= 1.25,
         "identical_results": True,
     }
-    summary = {"rows": rows, "linearity": round(linearity, 3), "checks": checks, "pass": all(checks.values())}
+    import duckdb
+    import pyarrow
+
+    versions = {"duckdb": duckdb.__version__, "pyarrow": pyarrow.__version__, "pandas": pd.__version__}
+    summary = {
+        "rows": rows,
+        "linearity": round(linearity, 3),
+        "checks": checks,
+        "pass": all(checks.values()),
+        "versions": versions,
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+    }
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
@@ -454,6 +465,7 @@ def main() -> int:
             f"linearity (time({big}) / time({small})) / {big / small:g} = {linearity:.3f}"
             f"  (os.cpu_count={os.cpu_count()}, load avg {os.getloadavg()[0]:.1f})"
         )
+        print("versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
         for k, v in checks.items():
             print(f"{'PASS' if v else 'FAIL'}  {k}")
     return 0 if summary["pass"] else 1

@@ -1,3 +1,4 @@
+import itertools
 import json
 import random
 from pathlib import Path
@@ -280,3 +281,22 @@ def test_file_names_with_glob_characters_are_read_literally(tmp_path):
     b = parse_event_files([tmp_path / "events[1].jsonl", tmp_path / "b*.jsonl"], salt=SALT)
     assert df(b)[["message_id", "source_file"]].values.tolist() == [["m3", "b*.jsonl"], ["m1", "events[1].jsonl"]]
     assert b.rejected[["file", "line", "raw"]].values.tolist() == [["b*.jsonl", 2, "oops"]]
+
+
+def test_file_groups_are_contiguous_cover_every_file_and_balance(tmp_path):
+    from optimizer_pipeline.lib.conversions import GROUP_MIN_BYTES, _file_groups
+
+    sizes = [GROUP_MIN_BYTES * 6 // 10] * 8 + [GROUP_MIN_BYTES * 3] * 4 + [10, 10]
+    paths = []
+    for i, size in enumerate(sizes):
+        p = tmp_path / f"{i:02d}.jsonl"
+        with p.open("wb") as fh:
+            fh.truncate(size)  # sparse: only the size matters
+        paths.append(p)
+    groups = _file_groups(paths, workers=2)
+    assert groups[0][0] == 0 and groups[-1][1] == len(paths)
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(groups))  # contiguous, in file order
+    # every group but the last reaches the target; big files are alone, so both workers get similar work
+    assert all(sum(sizes[a:b]) >= GROUP_MIN_BYTES for a, b in groups[:-1])
+    assert groups == [(0, 2), (2, 4), (4, 6), (6, 8), (8, 9), (9, 10), (10, 11), (11, 12), (12, 14)]
+    assert _file_groups(paths[-2:], workers=2) == [(0, 2)]  # tiny files: one query
