@@ -1,7 +1,8 @@
 """``optimizer-pipeline influencer-status``: record one outreach status change from the command line.
 
 The change is validated (client, handle, assigned creative, allowed transition) before it is appended to
-``<home>/testloop/<client>/status_log.jsonl``; ``traffic_sources`` applies it at its next materialisation.
+``<home>/testloop/<client>/status_log.jsonl``; ``influencer_status_sensor`` re-materialises ``traffic_sources`` for
+the client (or it applies at the next materialisation when no daemon runs).
 Like ``registry sync``, the command runs outside Dagster, so it resolves the registry and the home from the same
 variables the resources use (``OPTIMIZER_CLIENTS_FILE``, ``OPTIMIZER_HOME`` / ``DAGSTER_HOME``).
 """
@@ -32,6 +33,7 @@ def influencer_status(args: argparse.Namespace) -> int:
         return 1
     print(
         f"{args.client}: @{entry.handle} × {entry.creative_id}: {previous} → {entry.status} at {entry.at} "
-        f"(logged to {path}; materialise traffic_sources[{args.client}] to apply it)"
+        f"(logged to {path}; influencer_status_sensor applies it to traffic_sources[{args.client}] "
+        "when the daemon runs, else materialise it)"
     )
     return 0

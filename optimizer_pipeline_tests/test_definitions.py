@@ -23,6 +23,7 @@ def test_definitions_load_with_defaults(monkeypatch, tmp_path):
     assert defs.resolve_schedule_def("video_cache_cleanup_schedule")
     assert defs.resolve_job_def("video_cache_cleanup_job")
     assert defs.resolve_sensor_def("conversion_inbox_sensor")
+    assert defs.resolve_sensor_def("influencer_status_sensor").job_name == "influencer_status_job"
     assert defs.resolve_job_def("conversion_loop_job")
     assert keys >= {"creatives", "traffic_sources", "conversion_events", "pattern_posteriors", "test_recommendations"}
     assert isinstance(build_resources()["tiktok"], SampleTikTokSource)

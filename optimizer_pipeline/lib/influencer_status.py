@@ -10,6 +10,7 @@ an entry that is not a valid transition when replayed is reported, not applied.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 from collections.abc import Iterable, Mapping
@@ -58,6 +59,17 @@ def allowed_next(current: str) -> tuple[str, ...]:
 
 def status_log_path(home: str | Path, client: str) -> Path:
     return Path(home) / "testloop" / client / LOG_NAME
+
+
+def log_fingerprint(path: Path) -> str | None:
+    """SHA-256 of the log's bytes (None when there is no log): what a watcher compares to know the log changed.
+
+    Content, not mtime: a touched but unchanged log is not a change, and the same content always gives the same
+    fingerprint, so a run key built from it never repeats a run."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return None
 
 
 @dataclass(frozen=True)

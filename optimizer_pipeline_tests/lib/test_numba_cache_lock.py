@@ -24,4 +24,3 @@ def test_warm_up_waits_for_the_cache_lock() -> None:
             fcntl.flock(fh, fcntl.LOCK_UN)
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0 and out.strip() == "warm"
-
