@@ -14,7 +14,8 @@ conversions are ``Binomial(clicks, p)``, so the posterior is
 * :func:`posterior_table` gives mean, equal-tailed 95 % credible interval and P(best) per pattern, optionally with
   old data discounted (``decay`` per day of age).
 * :func:`predict_rate` predicts a pattern that was never tested: exact match, else back off to the best-supported
-  coarser pattern (its posterior becomes the prior of the finer one, capped at ``pseudo_count``), else the prior.
+  coarser pattern (its posterior becomes the prior of the finer one, capped at ``pseudo_count``), else the prior;
+  the interval of a back-off prediction is predictive (a new pattern's spread plus the centre's uncertainty).
 * :func:`leave_one_pattern_out` measures that predictor's MAE and interval hit rate.
 """
 
@@ -334,13 +335,21 @@ class _Observed:
         self.attr = {t: np.array([p.get(t) for p in parsed], dtype=object) for t in ATTRIBUTES}
         self.index = {h: i for i, h in enumerate(self.hashes)}
 
-    def totals(self, attrs: Mapping[str, str], exclude: int | None = None) -> tuple[float, float]:
+    def _mask(self, attrs: Mapping[str, str], exclude: int | None) -> np.ndarray:
         mask = np.ones(len(self.hashes), dtype=bool)
         for tag, value in attrs.items():
             mask &= self.attr[tag] == value
         if exclude is not None:
             mask[exclude] = False
+        return mask
+
+    def totals(self, attrs: Mapping[str, str], exclude: int | None = None) -> tuple[float, float]:
+        mask = self._mask(attrs, exclude)
         return float(self.clicks[mask].sum()), float(self.conv[mask].sum())
+
+    def patterns_with_clicks(self, attrs: Mapping[str, str], exclude: int | None = None) -> int:
+        """How many observed patterns (with clicks) a partial pattern covers: the units its mean is averaged over."""
+        return int(np.count_nonzero(self._mask(attrs, exclude) & (self.clicks > 0)))
 
 
 def _predict(pattern: str, obs: _Observed, prior: BetaPrior, pseudo_count: float, exclude: int | None) -> Prediction:
@@ -365,11 +374,12 @@ def _predict(pattern: str, obs: _Observed, prior: BetaPrior, pseudo_count: float
         if best[0] > 0:
             chain.append((current, best[0], best[1]))
     if not chain:
-        a, b = prior.alpha, prior.beta
-        return Prediction(a / (a + b), *_interval(a, b), "prior", 0.0)
+        m = prior.mean
+        a, b = _predictive(m, pseudo_count, int(np.count_nonzero(obs.clicks > 0)) - (exclude is not None), 0.0)
+        return Prediction(m, *_interval(a, b), "prior", 0.0)
 
     # Coarsest to finest: the parent's posterior, rescaled to at most `pseudo_count` pseudo-observations, is the
-    # prior of the next finer pattern; the finest parent's rescaled posterior is the prediction.
+    # prior of the next finer pattern; the finest parent's rescaled mean is the prediction's centre.
     a, b = prior.alpha, prior.beta
     for _, c, v in reversed(chain):
         pa, pb = a + v, b + c - v
@@ -377,7 +387,26 @@ def _predict(pattern: str, obs: _Observed, prior: BetaPrior, pseudo_count: float
         m = pa / (pa + pb)
         a, b = m * strength, (1 - m) * strength
     parent, c, _ = chain[0]
-    return Prediction(a / (a + b), *_interval(a, b), f"partial:{pattern_hash(parent)}", c)
+    m = a / (a + b)
+    a, b = _predictive(m, pseudo_count, obs.patterns_with_clicks(parent, exclude), c)
+    return Prediction(m, *_interval(a, b), f"partial:{pattern_hash(parent)}", c)
+
+
+def _predictive(mean: float, pseudo_count: float, units: int, clicks: float) -> tuple[float, float]:
+    """Beta(a, b) with the given mean and the variance of a NEW pattern's rate around an estimated centre.
+
+    A new pattern varies around its group's centre by the between-pattern spread ``var_between = m (1 - m) /
+    (pseudo_count + 1)`` (the variance of ``Beta(m * pseudo_count, (1 - m) * pseudo_count)``), and the centre itself
+    is only known from ``units`` patterns (plus binomial noise over ``clicks``): ``var = var_between * (1 + 1 / units)
+    + m (1 - m) / clicks``. Why: patterns, not clicks, are the units rates vary over. A parent backed by one sibling
+    with 5,000 clicks still says little about the next sibling; without the second term the 95 % intervals covered
+    only 75-81 % of held-out rates in simulation (12 patterns, rates drawn from the prior), with it about 95 %.
+    """
+    m = min(max(mean, 1e-9), 1 - 1e-9)
+    var_between = m * (1 - m) / (pseudo_count + 1)
+    var = var_between * (1 + 1 / max(units, 1)) + (m * (1 - m) / clicks if clicks > 0 else 0.0)
+    strength = max(m * (1 - m) / var - 1, 1e-3)
+    return m * strength, (1 - m) * strength
 
 
 def predict_rate(
@@ -388,11 +417,12 @@ def predict_rate(
     * ``exact``: the pattern has clicks: its posterior under ``prior``.
     * ``partial:<parent>``: back off by dropping attributes (greedily keeping the best-supported coarser pattern) until
       a coarser pattern has data. Shrinkage runs from coarse to fine: each level's posterior, rescaled to the same mean
-      with strength ``min(pseudo_count, alpha + beta)``, is the prior of the next finer level. The prediction is that
-      rescaled posterior of the finest parent, so its interval is as wide as ``pseudo_count`` pseudo-observations.
-      ``pseudo_count`` defaults to the prior strength ``alpha0 + beta0``: empirical Bayes measured that spread of
-      pattern rates around the client mean, and a sibling is assumed to vary at least that much around its parent.
-    * ``prior``: nothing matches: the prior itself.
+      with strength ``min(pseudo_count, alpha + beta)``, is the prior of the next finer level. The prediction's mean
+      is that rescaled mean of the finest parent; its interval is a predictive one (:func:`_predictive`): the spread
+      of ``pseudo_count`` pseudo-observations (a sibling varies around its parent at least as much as patterns vary
+      around the client mean, which empirical Bayes measured as ``alpha0 + beta0``), widened by how uncertain the
+      parent's centre is, given how many patterns it averages.
+    * ``prior``: nothing matches: the prior's mean, with the same predictive interval over all observed patterns.
     """
     pc = prior.strength if pseudo_count is None else float(pseudo_count)
     if pc <= 0:
