@@ -1,4 +1,4 @@
-"""Bandit benchmark of optimizer_pipeline.lib.thompson, all numbers from one run.
+"""Bandit benchmark of optimizer_pipeline.lib.testloop.thompson, all numbers from one run.
 
     python benchmarks/bandit.py [--upworthy PATH] [--obd DIR] [--json] [--quick] [--batch N] [--mab-tests N]
 
@@ -42,8 +42,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from optimizer_pipeline.lib.posteriors import BetaPrior, fit_prior
-from optimizer_pipeline.lib.thompson import ThompsonSampler, recommend
+from optimizer_pipeline.lib.testloop.posteriors import BetaPrior, fit_prior
+from optimizer_pipeline.lib.testloop.thompson import ThompsonSampler, recommend
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # ../shared/data beside the checkout
 DEFAULT_UPWORTHY = SHARED_DATA / "upworthy_exploratory" / "upworthy_exploratory_packages.parquet"

@@ -1,4 +1,4 @@
-"""Benchmark of conversion-event ingestion + attribution (optimizer_pipeline.lib.conversions / .attribution).
+"""Benchmark of conversion-event ingestion + attribution (optimizer_pipeline.lib.testloop.conversions / .attribution).
 
     python benchmarks/events.py [--events N] [--json] [--quick] [--repeat R] [--small S]
 
@@ -303,8 +303,8 @@ def pandas_pipeline(files: list[Path], window_days: int = WINDOW_DAYS) -> dict:
 
 
 def duckdb_pipeline(files: list[Path], window_days: int = WINDOW_DAYS) -> dict:
-    from optimizer_pipeline.lib.attribution import attribute_orders
-    from optimizer_pipeline.lib.conversions import parse_event_files
+    from optimizer_pipeline.lib.testloop.attribution import attribute_orders
+    from optimizer_pipeline.lib.testloop.conversions import parse_event_files
 
     batch = parse_event_files(files, salt=SALT)
     res = attribute_orders(batch.accepted, window_days=window_days)
@@ -365,8 +365,8 @@ def worker(impl: str, folder: Path, out: Path) -> None:
     files = sorted(folder.glob("*.jsonl"))
     fn = duckdb_pipeline if impl == "duckdb" else pandas_pipeline
     if impl == "duckdb":  # import cost outside the timing, like the pandas import
-        import optimizer_pipeline.lib.attribution
-        import optimizer_pipeline.lib.conversions  # noqa: F401
+        import optimizer_pipeline.lib.testloop.attribution
+        import optimizer_pipeline.lib.testloop.conversions  # noqa: F401
     cpu0 = time.process_time()
     t0 = time.perf_counter()
     res = fn(files)

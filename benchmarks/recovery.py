@@ -4,10 +4,10 @@
 
 For each seed, the README's demo runs in a subprocess into ``<home>/seed-<n>`` (sample corpus rendered to real
 H.264/AAC files, scraped through the sample source, bucketed, features extracted from the video files, models and
-``bucket_patterns`` materialised through Dagster), then :func:`optimizer_pipeline.lib.recovery.score_recovery` scores
-the ``bucket_patterns`` Parquet files against that seed's ``ground_truth.json``. This is the whole path; the unit test
-``test_recovery_over_generator_seeds_from_design_values`` runs the same statistics on the generator's design values
-(no rendering) over 12 seeds in CI.
+``bucket_patterns`` materialised through Dagster), then :func:`optimizer_pipeline.lib.sample.recovery.score_recovery`
+scores the ``bucket_patterns`` Parquet files against that seed's ``ground_truth.json``. This is the whole path; the
+unit test ``test_recovery_over_generator_seeds_from_design_values`` runs the same statistics on the generator's design
+values (no rendering) over 12 seeds in CI.
 
 Bars (issue 4): recall >= 0.8 (planted effects found as STRONG/MODERATE, right direction) for every seed, and claims
 on features with no planted effect <= 10 % of all claims, pooled over the seeds (an FDR is an expectation).
@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from optimizer_pipeline.demo import score_sample_recovery
+from optimizer_pipeline.cli.demo import score_sample_recovery
 
 RECALL_BAR = 0.8
 FALSE_SHARE_BAR = 0.10

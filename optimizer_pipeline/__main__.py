@@ -1,5 +1,5 @@
 """``python -m optimizer_pipeline``."""
 
-from optimizer_pipeline.cli import main
+from optimizer_pipeline.cli.main import main
 
 raise SystemExit(main())

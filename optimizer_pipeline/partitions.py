@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from optimizer_pipeline.lib.buckets import DURATION_BUCKETS
+from optimizer_pipeline.lib.core.buckets import DURATION_BUCKETS
 
 CLIENT_HASHTAG = dg.DynamicPartitionsDefinition(name="client_hashtag")
 CLIENT = dg.DynamicPartitionsDefinition(name="client")

@@ -8,8 +8,8 @@ import dagster as dg
 import pytest
 
 from optimizer_pipeline.defs.registry.sync import apply_registry
-from optimizer_pipeline.lib.registry import SAMPLE_CLIENTS_FILE, load_registry
-from optimizer_pipeline.lib.sample_corpus import DEFAULT_SEED, generate_sample_corpus
+from optimizer_pipeline.lib.registry.clients import SAMPLE_CLIENTS_FILE, load_registry
+from optimizer_pipeline.lib.sample.corpus import DEFAULT_SEED, generate_sample_corpus
 
 #: Small enough to build in seconds, large enough that three buckets have 20+ videos per hashtag.
 TEST_SCALE = 0.4

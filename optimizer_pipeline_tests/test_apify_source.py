@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from optimizer_pipeline.lib.apify_scrape import (
+from optimizer_pipeline.lib.market.apify_scrape import (
     ApifyRunResult,
     ApifyScrapeError,
     build_run_input,
     run_actor_and_collect,
 )
-from optimizer_pipeline.lib.video_cache import VideoCache
+from optimizer_pipeline.lib.market.video_cache import VideoCache
 from optimizer_pipeline_tests.apify_server import (
     DATASET_ID,
     DEFAULT_TOKEN,

@@ -9,15 +9,15 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from optimizer_pipeline.cli.materialize import materialization_metadata
 from optimizer_pipeline.defs.market.buckets import bucket_videos
 from optimizer_pipeline.defs.market.competitors import competitor_hashtag_strategy
 from optimizer_pipeline.defs.market.scrape import tiktok_videos
 from optimizer_pipeline.defs.registry.sensors import client_registry_sensor
 from optimizer_pipeline.defs.registry.sync import apply_registry
-from optimizer_pipeline.lib.competitors import STRATEGY_COLUMNS, hashtag_strategy
-from optimizer_pipeline.lib.registry import SAMPLE_CLIENTS_FILE, load_registry
-from optimizer_pipeline.lib.sample_corpus import DEFAULT_SEED, SAMPLE_COMPETITORS
-from optimizer_pipeline.materialize_all import materialization_metadata
+from optimizer_pipeline.lib.market.competitors import STRATEGY_COLUMNS, hashtag_strategy
+from optimizer_pipeline.lib.registry.clients import SAMPLE_CLIENTS_FILE, load_registry
+from optimizer_pipeline.lib.sample.corpus import DEFAULT_SEED, SAMPLE_COMPETITORS
 from optimizer_pipeline.partitions import market_key
 from optimizer_pipeline.resources.parquet_io import ParquetIOManager
 from optimizer_pipeline.resources.registry import ClientRegistry

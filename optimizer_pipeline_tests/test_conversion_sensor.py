@@ -11,7 +11,7 @@ from optimizer_pipeline.defs.testloop import inbox as sensor_module
 from optimizer_pipeline.defs.testloop import posteriors
 from optimizer_pipeline.defs.testloop.conversions import attributed_conversions, conversion_events
 from optimizer_pipeline.defs.testloop.inbox import RUNTIME_ASSETS, conversion_inbox_sensor, conversion_loop_job
-from optimizer_pipeline.lib.inbox import load_cursor
+from optimizer_pipeline.lib.testloop.inbox import load_cursor
 from optimizer_pipeline.partitions import CLIENT
 from optimizer_pipeline.resources.inbox import ConversionInbox
 from optimizer_pipeline.resources.parquet_io import ParquetIOManager

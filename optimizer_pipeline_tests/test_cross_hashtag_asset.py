@@ -8,12 +8,12 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from optimizer_pipeline.cli.materialize import materialization_metadata
 from optimizer_pipeline.defs.patterns.cross_hashtag import cross_hashtag_patterns
-from optimizer_pipeline.lib.buckets import DURATION_BUCKETS
-from optimizer_pipeline.lib.cross_hashtag import CROSS_COLUMNS
-from optimizer_pipeline.lib.patterns import PATTERN_COLUMNS
-from optimizer_pipeline.lib.registry import SAMPLE_CLIENTS_FILE, load_registry
-from optimizer_pipeline.materialize_all import materialization_metadata
+from optimizer_pipeline.lib.core.buckets import DURATION_BUCKETS
+from optimizer_pipeline.lib.patterns.cross_hashtag import CROSS_COLUMNS
+from optimizer_pipeline.lib.patterns.evidence import PATTERN_COLUMNS
+from optimizer_pipeline.lib.registry.clients import SAMPLE_CLIENTS_FILE, load_registry
 from optimizer_pipeline.resources.parquet_io import ParquetIOManager
 from optimizer_pipeline.resources.registry import ClientRegistry
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
+from optimizer_pipeline.cli.demo import load_definitions
+from optimizer_pipeline.cli.materialize import plan_stages
 from optimizer_pipeline.defs.resources import build_resources
-from optimizer_pipeline.demo import load_definitions
-from optimizer_pipeline.materialize_all import plan_stages
 from optimizer_pipeline.resources.tiktok import ApifyTikTokSource, ReplayTikTokSource, SampleTikTokSource
 
 MARKET_ASSETS = {"tiktok_videos", "tiktok_videos_rejected", "bucket_videos", "bucket_videos_excluded"}

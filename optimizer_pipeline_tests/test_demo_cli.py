@@ -10,7 +10,7 @@ import sys
 import dagster as dg
 import pandas as pd
 
-from optimizer_pipeline.lib.buckets import DURATION_BUCKETS
+from optimizer_pipeline.lib.core.buckets import DURATION_BUCKETS
 from optimizer_pipeline_tests.shared_data import REPO_ROOT
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from optimizer_pipeline.cli import main as cli_main
+from optimizer_pipeline.cli.main import main as cli_main
 from optimizer_pipeline.defs.testloop import posteriors
 from optimizer_pipeline.defs.testloop.setup import creatives, influencers, traffic_sources
 from optimizer_pipeline.defs.testloop.status_log import (
@@ -17,8 +17,8 @@ from optimizer_pipeline.defs.testloop.status_log import (
     influencer_status_job,
     influencer_status_sensor,
 )
-from optimizer_pipeline.lib.influencer_status import append_entry, new_entry, status_log_path
-from optimizer_pipeline.lib.registry import SAMPLE_CLIENTS_FILE
+from optimizer_pipeline.lib.registry.clients import SAMPLE_CLIENTS_FILE
+from optimizer_pipeline.lib.testloop.influencer_status import append_entry, new_entry, status_log_path
 from optimizer_pipeline.partitions import CLIENT
 from optimizer_pipeline.resources.influencer_status import InfluencerStatusLog
 from optimizer_pipeline.resources.parquet_io import ParquetIOManager

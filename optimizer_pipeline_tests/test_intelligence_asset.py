@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 
 from optimizer_pipeline.defs.patterns.intelligence import bucket_intelligence
-from optimizer_pipeline.lib.buckets import DURATION_BUCKETS
-from optimizer_pipeline.lib.intelligence import DEPRIORITISE, INSUFFICIENT, INTELLIGENCE_COLUMNS, PRIORITISE
+from optimizer_pipeline.lib.core.buckets import DURATION_BUCKETS
+from optimizer_pipeline.lib.patterns.intelligence import DEPRIORITISE, INSUFFICIENT, INTELLIGENCE_COLUMNS, PRIORITISE
 from optimizer_pipeline.partitions import MARKET_PARTITIONS, market_key, partition_dims
 from optimizer_pipeline.resources.parquet_io import ParquetIOManager
 

@@ -10,12 +10,12 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from optimizer_pipeline.cli.materialize import materialization_metadata
 from optimizer_pipeline.defs.market.buckets import bucket_videos
 from optimizer_pipeline.defs.market.scrape import tiktok_videos
-from optimizer_pipeline.lib.buckets import DURATION_BUCKETS, bucket_for
-from optimizer_pipeline.lib.registry import SAMPLE_CLIENTS_FILE
-from optimizer_pipeline.lib.sample_corpus import DEFAULT_SEED
-from optimizer_pipeline.materialize_all import materialization_metadata
+from optimizer_pipeline.lib.core.buckets import DURATION_BUCKETS, bucket_for
+from optimizer_pipeline.lib.registry.clients import SAMPLE_CLIENTS_FILE
+from optimizer_pipeline.lib.sample.corpus import DEFAULT_SEED
 from optimizer_pipeline.partitions import market_key
 from optimizer_pipeline.resources.parquet_io import ParquetIOManager
 from optimizer_pipeline.resources.registry import ClientRegistry

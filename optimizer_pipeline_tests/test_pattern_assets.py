@@ -6,17 +6,17 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from optimizer_pipeline.cli.materialize import materialization_metadata
 from optimizer_pipeline.defs.features.assets import video_features
 from optimizer_pipeline.defs.market.buckets import bucket_videos
 from optimizer_pipeline.defs.market.scrape import tiktok_videos
 from optimizer_pipeline.defs.patterns.assets import MODEL_CODE_VERSION, bucket_model, bucket_patterns
-from optimizer_pipeline.lib.bucket_model import predict_log_er
-from optimizer_pipeline.lib.buckets import DURATION_BUCKETS
-from optimizer_pipeline.lib.model_store import ModelStoreError, load_model
-from optimizer_pipeline.lib.patterns import PATTERN_COLUMNS
-from optimizer_pipeline.lib.registry import SAMPLE_CLIENTS_FILE
-from optimizer_pipeline.lib.sample_corpus import DEFAULT_SEED
-from optimizer_pipeline.materialize_all import materialization_metadata
+from optimizer_pipeline.lib.core.buckets import DURATION_BUCKETS
+from optimizer_pipeline.lib.patterns.bucket_model import predict_log_er
+from optimizer_pipeline.lib.patterns.evidence import PATTERN_COLUMNS
+from optimizer_pipeline.lib.patterns.model_store import ModelStoreError, load_model
+from optimizer_pipeline.lib.registry.clients import SAMPLE_CLIENTS_FILE
+from optimizer_pipeline.lib.sample.corpus import DEFAULT_SEED
 from optimizer_pipeline.partitions import market_key
 from optimizer_pipeline.resources.features import FeatureStore, RuleLabeler
 from optimizer_pipeline.resources.models import ModelStore

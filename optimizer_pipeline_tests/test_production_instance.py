@@ -10,8 +10,8 @@ import pytest
 
 from optimizer_pipeline.defs.market.scrape import tiktok_videos
 from optimizer_pipeline.defs.registry.sync import apply_registry
-from optimizer_pipeline.lib.registry import SAMPLE_CLIENTS_FILE, load_registry
-from optimizer_pipeline.lib.sample_corpus import DEFAULT_SEED
+from optimizer_pipeline.lib.registry.clients import SAMPLE_CLIENTS_FILE, load_registry
+from optimizer_pipeline.lib.sample.corpus import DEFAULT_SEED
 from optimizer_pipeline.resources.parquet_io import ParquetIOManager
 from optimizer_pipeline.resources.registry import ClientRegistry
 from optimizer_pipeline.resources.tiktok import SampleTikTokSource

@@ -2,7 +2,7 @@ import dagster as dg
 
 from optimizer_pipeline.defs.registry.sensors import client_registry_sensor
 from optimizer_pipeline.defs.registry.sync import apply_registry
-from optimizer_pipeline.lib.registry import load_registry
+from optimizer_pipeline.lib.registry.clients import load_registry
 from optimizer_pipeline.resources.registry import ClientRegistry
 
 TWO_CLIENTS = """

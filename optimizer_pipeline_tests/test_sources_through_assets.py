@@ -10,11 +10,11 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from optimizer_pipeline.cli.materialize import materialization_metadata
 from optimizer_pipeline.defs.market.buckets import bucket_videos
 from optimizer_pipeline.defs.market.maintenance import video_cache_cleanup_job
 from optimizer_pipeline.defs.market.scrape import tiktok_videos
-from optimizer_pipeline.lib.buckets import DURATION_BUCKETS
-from optimizer_pipeline.materialize_all import materialization_metadata
+from optimizer_pipeline.lib.core.buckets import DURATION_BUCKETS
 from optimizer_pipeline.partitions import market_key
 from optimizer_pipeline.resources.parquet_io import ParquetIOManager
 from optimizer_pipeline.resources.registry import ClientRegistry

@@ -5,10 +5,10 @@ import json
 
 import dagster as dg
 
+from optimizer_pipeline.cli.demo import load_definitions
+from optimizer_pipeline.cli.testloop_demo import run_testloop_demo
 from optimizer_pipeline.defs.registry.sync import apply_registry
-from optimizer_pipeline.demo import load_definitions
-from optimizer_pipeline.lib.registry import SAMPLE_CLIENTS_FILE, load_registry
-from optimizer_pipeline.testloop_demo import run_testloop_demo
+from optimizer_pipeline.lib.registry.clients import SAMPLE_CLIENTS_FILE, load_registry
 
 
 def test_demo_drops_a_batch_runs_the_loop_and_reproduces(tmp_path, monkeypatch):

@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from optimizer_pipeline.cli.materialize import materialization_metadata
 from optimizer_pipeline.defs.testloop import posteriors
 from optimizer_pipeline.defs.testloop.conversions import attributed_conversions, conversion_events
 from optimizer_pipeline.defs.testloop.inbox import RUNTIME_ASSETS, conversion_loop_job
-from optimizer_pipeline.lib.sample_events import generate_events, write_inbox_batch
-from optimizer_pipeline.materialize_all import materialization_metadata
+from optimizer_pipeline.lib.sample.events import generate_events, write_inbox_batch
 from optimizer_pipeline.partitions import CLIENT
 from optimizer_pipeline.resources.inbox import ConversionInbox
 from optimizer_pipeline.resources.parquet_io import ParquetIOManager

@@ -13,13 +13,13 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from optimizer_pipeline.cli import main as cli_main
+from optimizer_pipeline.cli.main import main as cli_main
+from optimizer_pipeline.cli.materialize import materialization_metadata
 from optimizer_pipeline.defs.registry.sync import apply_registry
 from optimizer_pipeline.defs.testloop.setup import creatives, influencers, traffic_sources
-from optimizer_pipeline.lib.influencer_status import new_entry
-from optimizer_pipeline.lib.registry import SAMPLE_CLIENTS_FILE, load_registry
-from optimizer_pipeline.lib.traffic_sources import TRAFFIC_COLUMNS
-from optimizer_pipeline.materialize_all import materialization_metadata
+from optimizer_pipeline.lib.registry.clients import SAMPLE_CLIENTS_FILE, load_registry
+from optimizer_pipeline.lib.testloop.influencer_status import new_entry
+from optimizer_pipeline.lib.testloop.traffic_sources import TRAFFIC_COLUMNS
 from optimizer_pipeline.resources.influencer_status import InfluencerStatusLog
 from optimizer_pipeline.resources.parquet_io import ParquetIOManager
 from optimizer_pipeline.resources.pii import PiiVault

@@ -10,14 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from optimizer_pipeline.cli.materialize import materialization_metadata
 from optimizer_pipeline.defs.features.assets import video_features
 from optimizer_pipeline.defs.market.buckets import bucket_videos
 from optimizer_pipeline.defs.market.scrape import tiktok_videos
-from optimizer_pipeline.lib.feature_table import table_columns
 from optimizer_pipeline.lib.features import FEATURE_VERSION, feature_columns
-from optimizer_pipeline.lib.registry import SAMPLE_CLIENTS_FILE
-from optimizer_pipeline.lib.sample_corpus import DEFAULT_SEED
-from optimizer_pipeline.materialize_all import materialization_metadata
+from optimizer_pipeline.lib.features.table import table_columns
+from optimizer_pipeline.lib.registry.clients import SAMPLE_CLIENTS_FILE
+from optimizer_pipeline.lib.sample.corpus import DEFAULT_SEED
 from optimizer_pipeline.partitions import market_key
 from optimizer_pipeline.resources.features import AnthropicCreativeLabeler, FeatureStore, RuleLabeler
 from optimizer_pipeline.resources.parquet_io import ParquetIOManager

@@ -13,8 +13,8 @@ from typing import Any
 
 import dagster as dg
 
-from optimizer_pipeline.lib.registry import SAMPLE_CLIENTS_FILE
-from optimizer_pipeline.lib.sample_corpus import DEFAULT_SEED
+from optimizer_pipeline.lib.registry.clients import SAMPLE_CLIENTS_FILE
+from optimizer_pipeline.lib.sample.corpus import DEFAULT_SEED
 from optimizer_pipeline.resources.features import (
     AnthropicCreativeLabeler,
     CreativeLabeler,

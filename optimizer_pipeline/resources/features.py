@@ -10,7 +10,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from optimizer_pipeline.lib.feature_runner import VideoJob
+from optimizer_pipeline.lib.features.runner import VideoJob
 
 Labeler = Callable[[VideoJob, dict], dict]
 
@@ -38,7 +38,7 @@ class RuleLabeler(CreativeLabeler):
     """Deterministic labels from caption and hashtags: the embedded default, free and offline."""
 
     def labeler(self, cache_dir: Path) -> Labeler:
-        from optimizer_pipeline.lib.labels.rules import rule_labeler
+        from optimizer_pipeline.lib.features.labels.rules import rule_labeler
 
         return rule_labeler
 
@@ -52,7 +52,7 @@ class AnthropicCreativeLabeler(CreativeLabeler):
     max_attempts: int = 3
 
     def labeler(self, cache_dir: Path) -> Any:
-        from optimizer_pipeline.lib.labels.anthropic_labels import AnthropicLabeler
+        from optimizer_pipeline.lib.features.labels.anthropic_labels import AnthropicLabeler
 
         return AnthropicLabeler(
             self.api_key,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from optimizer_pipeline.lib.conversions import read_inbox_files
-from optimizer_pipeline.lib.inbox import FolderScan, scan_folder
+from optimizer_pipeline.lib.testloop.conversions import read_inbox_files
+from optimizer_pipeline.lib.testloop.inbox import FolderScan, scan_folder
 
 
 class ConversionInbox(dg.ConfigurableResource):

@@ -1,6 +1,6 @@
 """The influencer status log as a resource, so its location (the home) is configuration.
 
-See ``lib/influencer_status.py`` for the lifecycle and the log format."""
+See ``lib/testloop/influencer_status.py`` for the lifecycle and the log format."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import dagster as dg
 
-from optimizer_pipeline.lib.influencer_status import StatusEntry, read_log, status_log_path
+from optimizer_pipeline.lib.testloop.influencer_status import StatusEntry, read_log, status_log_path
 
 
 class InfluencerStatusLog(dg.ConfigurableResource):

@@ -8,7 +8,8 @@ import dagster as dg
 
 
 class ModelStore(dg.ConfigurableResource):
-    """Fitted per-bucket models with provenance (library versions, code version, sha256; see lib/model_store.py).
+    """Fitted per-bucket models with provenance (library versions, code version, sha256; see
+    lib/patterns/model_store.py).
 
     ``bootstrap_rounds`` applies to buckets of 20-29 videos (grouped bootstrap), ``top_k`` is each method's vote."""
 

@@ -9,7 +9,7 @@ import dagster as dg
 import pandas as pd
 from upath import UPath
 
-from optimizer_pipeline.lib.storage import write_parquet_atomic
+from optimizer_pipeline.lib.core.atomic_files import write_parquet_atomic
 
 
 class _ParquetUPathIOManager(dg.UPathIOManager):

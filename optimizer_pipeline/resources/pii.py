@@ -1,10 +1,11 @@
-"""The PII vault resource: per-client salts and e-mail encryption, keyed from the environment (see lib/pii.py)."""
+"""The PII vault resource: per-client salts and e-mail encryption, keyed from the environment (see
+lib/testloop/pii.py)."""
 
 from __future__ import annotations
 
 import dagster as dg
 
-from optimizer_pipeline.lib import pii
+from optimizer_pipeline.lib.testloop import pii
 
 
 class PiiVault(dg.ConfigurableResource):

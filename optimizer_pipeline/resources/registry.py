@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from optimizer_pipeline.lib.registry import Registry, load_registry
+from optimizer_pipeline.lib.registry.clients import Registry, load_registry
 
 
 class ClientRegistry(dg.ConfigurableResource):

@@ -17,7 +17,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from optimizer_pipeline.lib.registry import HashtagSettings
+from optimizer_pipeline.lib.registry.clients import HashtagSettings
 
 #: The sample corpus is a fixed snapshot; a fixed scrape time keeps reruns byte-identical.
 SAMPLE_SCRAPED_AT = pd.Timestamp("2026-11-01T00:00:00Z")
@@ -54,7 +54,7 @@ class ApifyTikTokSource(TikTokSource):
     wait_timeout_s: float = 3600.0
 
     def fetch(self, settings: HashtagSettings) -> ScrapeBatch:
-        from optimizer_pipeline.lib.apify_scrape import build_run_input, run_actor_and_collect
+        from optimizer_pipeline.lib.market.apify_scrape import build_run_input, run_actor_and_collect
 
         result = run_actor_and_collect(
             token=self.token,
@@ -105,7 +105,7 @@ class ReplayTikTokSource(TikTokSource):
         return [p for p in candidates if p.is_file() and p.name.lower().endswith(REPLAY_SUFFIXES)]
 
     def fetch(self, settings: HashtagSettings) -> ScrapeBatch:
-        from optimizer_pipeline.lib.replay import read_export
+        from optimizer_pipeline.lib.market.replay import read_export
 
         files = self.files_for(settings)
         if not files:
@@ -137,8 +137,8 @@ class SampleTikTokSource(TikTokSource):
         return Path(self.home) / "sample"
 
     def fetch(self, settings: HashtagSettings) -> ScrapeBatch:
-        from optimizer_pipeline.lib.replay import read_export
-        from optimizer_pipeline.lib.sample_corpus import generate_sample_corpus, write_competitor_items
+        from optimizer_pipeline.lib.market.replay import read_export
+        from optimizer_pipeline.lib.sample.corpus import generate_sample_corpus, write_competitor_items
 
         summary = generate_sample_corpus(self.corpus_dir(), seed=self.seed, scale=self.scale, workers=2)
         if settings.is_profile:

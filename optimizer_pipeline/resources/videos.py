@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from optimizer_pipeline.lib.video_cache import VideoCache
+from optimizer_pipeline.lib.market.video_cache import VideoCache
 
 
 class VideoStore(dg.ConfigurableResource):

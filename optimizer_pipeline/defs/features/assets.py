@@ -3,11 +3,11 @@
 import dagster as dg
 import pandas as pd
 
-from optimizer_pipeline.lib import markdown
-from optimizer_pipeline.lib.feature_runner import FeatureBatchError, run_feature_batch
-from optimizer_pipeline.lib.feature_table import build_feature_table, jobs_for, quarantine_table
+from optimizer_pipeline.lib.core import markdown
+from optimizer_pipeline.lib.core.plots import feature_distributions_png, markdown_image
 from optimizer_pipeline.lib.features import FEATURE_VERSION, extract_video_features
-from optimizer_pipeline.lib.plots import feature_distributions_png, markdown_image
+from optimizer_pipeline.lib.features.runner import FeatureBatchError, run_feature_batch
+from optimizer_pipeline.lib.features.table import build_feature_table, jobs_for, quarantine_table
 from optimizer_pipeline.partitions import MARKET_PARTITIONS, partition_dims
 from optimizer_pipeline.resources.features import CreativeLabeler, FeatureStore
 

@@ -3,9 +3,9 @@
 import dagster as dg
 import pandas as pd
 
-from optimizer_pipeline.lib import markdown
-from optimizer_pipeline.lib.bucketing import select_bucket
-from optimizer_pipeline.lib.downloads import attach_video_files
+from optimizer_pipeline.lib.core import markdown
+from optimizer_pipeline.lib.market.bucket_selection import select_bucket
+from optimizer_pipeline.lib.market.downloads import attach_video_files
 from optimizer_pipeline.partitions import MARKET_PARTITIONS, partition_dims
 from optimizer_pipeline.resources.registry import ClientRegistry
 from optimizer_pipeline.resources.videos import VideoStore

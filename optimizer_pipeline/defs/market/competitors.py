@@ -10,8 +10,8 @@ same storage, no path built by hand, and no loading of other clients' partitions
 import dagster as dg
 import pandas as pd
 
-from optimizer_pipeline.lib import markdown
-from optimizer_pipeline.lib.competitors import competitor_summary, hashtag_strategy, top_hashtags
+from optimizer_pipeline.lib.core import markdown
+from optimizer_pipeline.lib.market.competitors import competitor_summary, hashtag_strategy, top_hashtags
 from optimizer_pipeline.partitions import CLIENT, CLIENT_HASHTAG
 from optimizer_pipeline.resources.registry import ClientRegistry
 

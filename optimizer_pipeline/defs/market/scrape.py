@@ -3,8 +3,8 @@ into one table. A competitor partition (``<client>__at-<handle>``) differs only 
 
 import dagster as dg
 
-from optimizer_pipeline.lib import markdown
-from optimizer_pipeline.lib.normalize import normalize_items
+from optimizer_pipeline.lib.core import markdown
+from optimizer_pipeline.lib.market.normalize import normalize_items
 from optimizer_pipeline.partitions import CLIENT_HASHTAG
 from optimizer_pipeline.resources.registry import ClientRegistry
 from optimizer_pipeline.resources.tiktok import TikTokSource

@@ -1,21 +1,21 @@
 """``bucket_model`` and ``bucket_patterns`` [client_hashtag × duration_bucket]: thin wiring around
-``lib/bucket_model.py`` and ``lib/patterns.py``."""
+``lib/patterns/bucket_model.py`` and ``lib/patterns/evidence.py``."""
 
 import dagster as dg
 import pandas as pd
 
-from optimizer_pipeline.lib import markdown
-from optimizer_pipeline.lib.bucket_model import fit_bucket_model, model_inputs
-from optimizer_pipeline.lib.model_store import save_model
-from optimizer_pipeline.lib.patterns import (
+from optimizer_pipeline.lib.core import markdown
+from optimizer_pipeline.lib.patterns.bucket_model import fit_bucket_model, model_inputs
+from optimizer_pipeline.lib.patterns.evidence import (
     MIN_BUCKET_VIDEOS,
     PATTERN_COLUMNS,
     claims,
     evidence_changes,
 )
-from optimizer_pipeline.lib.patterns import (
+from optimizer_pipeline.lib.patterns.evidence import (
     bucket_patterns as find_patterns,
 )
+from optimizer_pipeline.lib.patterns.model_store import save_model
 from optimizer_pipeline.partitions import MARKET_PARTITIONS, market_key, partition_dims
 from optimizer_pipeline.resources.models import ModelStore
 

@@ -2,7 +2,7 @@
 (universal: claimed in >= 80 % of the analysed hashtags) and which are hashtag-specific, plus how differently the
 hashtags perform (variance, best / worst hashtag, a hashtag × bucket heatmap).
 
-Thin wiring around ``lib/cross_hashtag.py``. Only the client's hashtags are read, not its competitor profiles.
+Thin wiring around ``lib/patterns/cross_hashtag.py``. Only the client's hashtags are read, not its competitor profiles.
 ``bucket_patterns`` and ``bucket_videos`` are partitioned by client_hashtag × duration_bucket and no built-in
 mapping selects "this client's hashtags", so the dependencies are declared with ``AllPartitionMapping`` (lineage)
 and the asset loads exactly the registry's hashtag × bucket keys through the IO manager, as
@@ -12,8 +12,9 @@ and the asset loads exactly the registry's hashtag × bucket keys through the IO
 import dagster as dg
 import pandas as pd
 
-from optimizer_pipeline.lib import markdown
-from optimizer_pipeline.lib.cross_hashtag import (
+from optimizer_pipeline.lib.core import markdown
+from optimizer_pipeline.lib.core.plots import markdown_image
+from optimizer_pipeline.lib.patterns.cross_hashtag import (
     SCOPE_SINGLE,
     SCOPE_SPECIFIC,
     SCOPE_UNIVERSAL,
@@ -21,10 +22,9 @@ from optimizer_pipeline.lib.cross_hashtag import (
     heatmap_png,
     performance_summary,
 )
-from optimizer_pipeline.lib.cross_hashtag import (
+from optimizer_pipeline.lib.patterns.cross_hashtag import (
     cross_hashtag_patterns as find_cross_patterns,
 )
-from optimizer_pipeline.lib.plots import markdown_image
 from optimizer_pipeline.partitions import CLIENT, CLIENT_HASHTAG, MARKET_PARTITIONS, market_key
 from optimizer_pipeline.resources.registry import ClientRegistry
 

@@ -1,4 +1,4 @@
-"""``bucket_intelligence`` [client_hashtag]: thin wiring around ``lib/intelligence.py``.
+"""``bucket_intelligence`` [client_hashtag]: thin wiring around ``lib/patterns/intelligence.py``.
 
 Reads every bucket of the hashtag (2-D ``client_hashtag × duration_bucket`` → 1-D ``client_hashtag``: the inferred
 mapping loads a dict keyed by multi-partition key strings)."""
@@ -6,9 +6,9 @@ mapping loads a dict keyed by multi-partition key strings)."""
 import dagster as dg
 import pandas as pd
 
-from optimizer_pipeline.lib import markdown
-from optimizer_pipeline.lib.intelligence import VERDICTS, bucket_ranking, engagement_bars_png
-from optimizer_pipeline.lib.plots import markdown_image
+from optimizer_pipeline.lib.core import markdown
+from optimizer_pipeline.lib.core.plots import markdown_image
+from optimizer_pipeline.lib.patterns.intelligence import VERDICTS, bucket_ranking, engagement_bars_png
 from optimizer_pipeline.partitions import CLIENT_HASHTAG, MARKET_PARTITIONS
 
 INTELLIGENCE_CODE_VERSION = "bucket-intelligence-v1"
@@ -53,7 +53,8 @@ def bucket_intelligence(
 ) -> dg.MaterializeResult:
     """Duration buckets ranked by geometric-mean engagement rate with 95 % CIs, consistency, pattern claims, model
     verdict, a prioritise / maintain / test more / deprioritise / insufficient data verdict and a recommended content
-    mix (Monte-Carlo probability of being the best bucket plus 10 % exploration). Rules: ``lib/intelligence.py``."""
+    mix (Monte-Carlo probability of being the best bucket plus 10 % exploration). Rules:
+    ``lib/patterns/intelligence.py``."""
     table = bucket_ranking(by_bucket(bucket_videos), by_bucket(bucket_patterns), by_bucket(bucket_model), seed=0)
     counts = table["verdict"].value_counts().to_dict()
     verdict_counts = {v: int(counts.get(v, 0)) for v in VERDICTS}

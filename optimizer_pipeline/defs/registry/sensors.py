@@ -3,7 +3,7 @@
 import dagster as dg
 
 from optimizer_pipeline.defs.registry.sync import diff_registry, partition_requests
-from optimizer_pipeline.lib.registry import RegistryError
+from optimizer_pipeline.lib.registry.clients import RegistryError
 from optimizer_pipeline.resources.registry import ClientRegistry
 
 

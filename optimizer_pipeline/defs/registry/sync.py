@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from optimizer_pipeline.lib.registry import Registry
+from optimizer_pipeline.lib.registry.clients import Registry
 from optimizer_pipeline.partitions import CLIENT, CLIENT_HASHTAG
 
 

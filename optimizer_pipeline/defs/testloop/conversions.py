@@ -1,6 +1,6 @@
 """``conversion_events`` / ``conversion_events_rejected`` and ``attributed_conversions`` [client]: thin wiring around
-``lib/conversions.py`` (parse, dedupe, pseudonymise), ``lib/attribution.py`` (stitching, last touch) and
-``lib/source_counts.py`` (per traffic source and day).
+``lib/testloop/conversions.py`` (parse, dedupe, pseudonymise), ``lib/testloop/attribution.py`` (stitching, last touch)
+and ``lib/testloop/source_counts.py`` (per traffic source and day).
 
 Every run recomputes the partition from ALL files in ``<inbox>/<client>/`` (dedupe by messageId across every file
 ever received), so replaying an inbox or re-running a partition writes identical Parquet files.
@@ -11,11 +11,11 @@ from collections.abc import Iterator
 import dagster as dg
 import pandas as pd
 
-from optimizer_pipeline.lib import markdown
-from optimizer_pipeline.lib.attribution import attribute_orders
-from optimizer_pipeline.lib.conversions import parse_event_files
-from optimizer_pipeline.lib.redaction import redact_line
-from optimizer_pipeline.lib.source_counts import daily_source_counts
+from optimizer_pipeline.lib.core import markdown
+from optimizer_pipeline.lib.testloop.attribution import attribute_orders
+from optimizer_pipeline.lib.testloop.conversions import parse_event_files
+from optimizer_pipeline.lib.testloop.redaction import redact_line
+from optimizer_pipeline.lib.testloop.source_counts import daily_source_counts
 from optimizer_pipeline.partitions import CLIENT
 from optimizer_pipeline.resources.inbox import ConversionInbox
 from optimizer_pipeline.resources.pii import PiiVault

@@ -1,9 +1,9 @@
 """``conversion_inbox_sensor``: new settled files in ``<inbox>/<client>/`` start one run per client of
 ``conversion_loop_job`` (conversion events → attribution → posteriors → recommendations for that client).
 
-The tick only lists folders (``lib/inbox.py``): no parsing, no side effects (the UI may evaluate it as a preview).
-Cursor: per client, the high-water mark ``(arrival_ns, name)`` of the newest file handed to a run. Run key: a digest
-of every settled file up to that mark, i.e. of what the run will read, so a reset cursor never duplicates a run.
+The tick only lists folders (``lib/testloop/inbox.py``): no parsing, no side effects (the UI may evaluate it as a
+preview). Cursor: per client, the high-water mark ``(arrival_ns, name)`` of the newest file handed to a run. Run key: a
+digest of every settled file up to that mark, i.e. of what the run will read, so a reset cursor never duplicates a run.
 """
 
 import os
@@ -11,7 +11,7 @@ import time
 
 import dagster as dg
 
-from optimizer_pipeline.lib.inbox import dump_cursor, load_cursor, new_files
+from optimizer_pipeline.lib.testloop.inbox import dump_cursor, load_cursor, new_files
 from optimizer_pipeline.partitions import CLIENT
 from optimizer_pipeline.resources.inbox import ConversionInbox
 

@@ -1,15 +1,15 @@
-"""``pattern_posteriors`` and ``test_recommendations`` [client]: thin wiring around ``lib/source_counts.py``,
-``lib/pattern_report.py`` (posteriors, back-off predictor, Thompson picks) and ``lib/plots.py``."""
+"""``pattern_posteriors`` and ``test_recommendations`` [client]: thin wiring around ``lib/testloop/source_counts.py``,
+``lib/testloop/posterior_report.py`` (posteriors, back-off predictor, Thompson picks) and ``lib/core/plots.py``."""
 
 import math
 
 import dagster as dg
 import pandas as pd
 
-from optimizer_pipeline.lib import markdown
-from optimizer_pipeline.lib.pattern_report import build_posteriors, build_recommendations
-from optimizer_pipeline.lib.plots import markdown_image, posterior_intervals_png
-from optimizer_pipeline.lib.source_counts import pattern_rows, pattern_summary, split_known
+from optimizer_pipeline.lib.core import markdown
+from optimizer_pipeline.lib.core.plots import markdown_image, posterior_intervals_png
+from optimizer_pipeline.lib.testloop.posterior_report import build_posteriors, build_recommendations
+from optimizer_pipeline.lib.testloop.source_counts import pattern_rows, pattern_summary, split_known
 from optimizer_pipeline.partitions import CLIENT
 from optimizer_pipeline.resources.registry import ClientRegistry
 

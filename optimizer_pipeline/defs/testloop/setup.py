@@ -1,7 +1,7 @@
 """The test loop's set-up [client]: ``creatives``, ``influencers`` (+ their ``*_rejected`` quarantines) and
 ``traffic_sources`` (one unguessable UTM link and an outreach draft per influencer × creative). Thin wiring around
-``lib/creatives.py``, ``lib/influencers.py``, ``lib/traffic_sources.py``, ``lib/outreach.py`` and
-``lib/influencer_status.py``.
+``lib/testloop/creatives.py``, ``lib/testloop/influencers.py``, ``lib/testloop/traffic_sources.py``,
+``lib/testloop/outreach.py`` and ``lib/testloop/influencer_status.py``.
 
 Reruns write identical files: e-mail ciphertexts (randomised) and ``assigned_at`` are carried over from the
 partition's previous materialisation, read back through the IO manager. No clear e-mail reaches a table, the metadata
@@ -11,8 +11,10 @@ or the logs.
 import dagster as dg
 import pandas as pd
 
-from optimizer_pipeline.lib import markdown
-from optimizer_pipeline.lib.creatives import (
+from optimizer_pipeline.lib.core import markdown
+from optimizer_pipeline.lib.core.plots import markdown_image
+from optimizer_pipeline.lib.registry.clients import Client
+from optimizer_pipeline.lib.testloop.creatives import (
     CREATIVE_COLUMNS,
     CREATIVE_STATUSES,
     CreativesError,
@@ -20,20 +22,18 @@ from optimizer_pipeline.lib.creatives import (
     active_creatives,
     load_creatives,
 )
-from optimizer_pipeline.lib.creatives import REJECTED_COLUMNS as CREATIVE_REJECTED_COLUMNS
-from optimizer_pipeline.lib.influencer_status import STATUSES
-from optimizer_pipeline.lib.influencers import REJECTED_COLUMNS as ROSTER_REJECTED_COLUMNS
-from optimizer_pipeline.lib.influencers import (
+from optimizer_pipeline.lib.testloop.creatives import REJECTED_COLUMNS as CREATIVE_REJECTED_COLUMNS
+from optimizer_pipeline.lib.testloop.influencer_status import STATUSES
+from optimizer_pipeline.lib.testloop.influencers import REJECTED_COLUMNS as ROSTER_REJECTED_COLUMNS
+from optimizer_pipeline.lib.testloop.influencers import (
     ROSTER_COLUMNS,
     RosterError,
     read_roster,
     reason_counts,
     roster_table,
 )
-from optimizer_pipeline.lib.plots import markdown_image
-from optimizer_pipeline.lib.registry import Client
-from optimizer_pipeline.lib.roster_plots import assignments_png, eligibility_png
-from optimizer_pipeline.lib.traffic_sources import TRAFFIC_COLUMNS, build_traffic_sources
+from optimizer_pipeline.lib.testloop.roster_plots import assignments_png, eligibility_png
+from optimizer_pipeline.lib.testloop.traffic_sources import TRAFFIC_COLUMNS, build_traffic_sources
 from optimizer_pipeline.partitions import CLIENT
 from optimizer_pipeline.resources.influencer_status import InfluencerStatusLog
 from optimizer_pipeline.resources.pii import PiiVault

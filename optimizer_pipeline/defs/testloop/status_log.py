@@ -12,7 +12,7 @@ import json
 
 import dagster as dg
 
-from optimizer_pipeline.lib.influencer_status import log_fingerprint
+from optimizer_pipeline.lib.testloop.influencer_status import log_fingerprint
 from optimizer_pipeline.partitions import CLIENT
 from optimizer_pipeline.resources.influencer_status import InfluencerStatusLog
 

@@ -15,7 +15,7 @@ import av
 import cv2
 import numpy as np
 
-from optimizer_pipeline.lib.hashing import file_sha256
+from optimizer_pipeline.lib.core.hashing import file_sha256
 
 from .audio import analyze_audio
 from .decode import MediaReader

@@ -1,0 +1,1 @@
+"""The command line (`optimizer-pipeline`) and the demo it runs."""

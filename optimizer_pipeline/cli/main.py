@@ -1,0 +1,74 @@
+"""Console script ``optimizer-pipeline`` (also ``python -m optimizer_pipeline``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="optimizer-pipeline", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    from optimizer_pipeline.lib.sample.corpus import DEFAULT_SEED
+
+    demo = sub.add_parser("demo", help="build the sample corpus and materialise every asset for the sample client")
+    demo.add_argument("--home", type=Path, default=None, help="DAGSTER_HOME and data root (default: ./.dagster_home)")
+    demo.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"sample corpus seed (default {DEFAULT_SEED})")
+    demo.add_argument("--scale", type=float, default=1.0, help="sample corpus size factor (default 1.0; <1 is quicker)")
+
+    registry = sub.add_parser("registry", help="client registry commands")
+    reg_sub = registry.add_subparsers(dest="registry_command", required=True)
+    sync = reg_sub.add_parser("sync", help="apply clients.yaml to the instance's dynamic partitions (no daemon)")
+    sync.add_argument("--clients", type=Path, default=None, help="registry file (default: $OPTIMIZER_CLIENTS_FILE)")
+
+    status = sub.add_parser(
+        "influencer-status", help="record an influencer's outreach status change (validated, appended to the log)"
+    )
+    status.add_argument("--client", required=True, help="client slug, e.g. glowfuel")
+    status.add_argument("--handle", required=True, help="TikTok handle, with or without '@'")
+    status.add_argument("--creative", required=True, help="creative id assigned to the influencer")
+    status.add_argument("--status", required=True, help="potential | contacted | agreed | posted | rejected")
+    status.add_argument("--note", default="", help="free text kept with the entry (no e-mail addresses, please)")
+    status.add_argument("--home", type=Path, default=None, help="data home (default: $OPTIMIZER_HOME, $DAGSTER_HOME)")
+    status.add_argument("--clients", type=Path, default=None, help="registry file (default: $OPTIMIZER_CLIENTS_FILE)")
+
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        from optimizer_pipeline.cli.demo import DEFAULT_HOME, run_demo
+
+        run_demo(args.home or DEFAULT_HOME, args.seed, args.scale)
+        return 0
+    if args.command == "registry" and args.registry_command == "sync":
+        return _registry_sync(args.clients)
+    if args.command == "influencer-status":
+        from optimizer_pipeline.cli.influencer_status import influencer_status
+
+        return influencer_status(args)
+    parser.error("unknown command")
+    return 2
+
+
+def _registry_sync(clients: Path | None) -> int:
+    import os
+
+    import dagster as dg
+
+    from optimizer_pipeline.defs.registry.sync import apply_registry
+    from optimizer_pipeline.lib.registry.clients import SAMPLE_CLIENTS_FILE, RegistryError, load_registry
+
+    path = clients or Path(os.environ.get("OPTIMIZER_CLIENTS_FILE", str(SAMPLE_CLIENTS_FILE)))
+    try:
+        registry = load_registry(path)
+    except RegistryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    with dg.DagsterInstance.get() as instance:
+        diff = apply_registry(registry, instance)
+    print(f"registry {registry.path}: {diff.summary()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

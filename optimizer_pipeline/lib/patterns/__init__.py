@@ -1,0 +1,1 @@
+"""Which patterns separate top performers: bucket models, tier statistics, evidence, intelligence."""

@@ -1,0 +1,494 @@
+"""Which creative patterns separate top performers in one duration bucket: tier comparisons, FDR, evidence labels.
+
+Tiers (sample-size adjusted). Videos are ranked by engagement rate. The reference tier is the middle 40 % (ranks
+30-70 %), anti-patterns come from the bottom 30 %, and the top tier is the top 10 %, but with at least
+:data:`MIN_TOP_TIER` videos (at most the top 25 %): below 100 videos the top 10 % is too small for any test to see
+a difference, and a rule that depends only on ``n`` keeps the comparison pre-specified.
+
+Per feature, one test of the whole tier comparison decides whether there is a claim: does the feature shift across
+the ordered tiers bottom < middle < top? Binary: Cochran-Armitage chi-square test for trend; continuous:
+Jonckheere-Terpstra (Kendall's tau-b between value and tier); categorical: chi-square on levels x tiers (permutation
+p-value when counts are small). One test that uses all three tiers has the power the two pairwise tests lack at
+bucket sizes of 40-80 videos (top 10 vs middle 32 cannot separate 100 % from 55 % prevalence after multiplicity), and
+one test per feature keeps the family small. Benjamini-Hochberg q-values run over every feature tested in the bucket.
+Constant features are not tested. The pairwise comparisons are reported next to it with the test their type calls
+for (binary: Fisher exact with a Newcombe CI of the risk difference; categorical: chi-square with Cramér's V;
+continuous: Mann-Whitney with Cliff's delta and a Brunner-Munzel CI): **top vs middle** (a pattern) and **bottom vs
+middle** (an anti-pattern); the effect size and CI shown are those of the pair with the smaller p (``effect_from``).
+
+Direction: "higher" when the pattern rises with the tier (more common at the top, rarer at the bottom). A continuous
+feature's pattern is "value >= the bucket median" (pre-specified; the p-value does not depend on that cut): it gives
+the prevalences in each tier and the lift = P(top | pattern) / P(top) of the sentence.
+
+Evidence uses five signals, each a yes/no:
+1. ``significant``: q < 0.10;
+2. ``effect_ci``: the effect size's 95 % CI of the comparison that carries the evidence excludes 0;
+3. ``lift``: lift = P(top | pattern) / P(top) >= 1.5 for a helpful pattern, <= 1/1.5 for a harmful one;
+4. ``coherent``: top vs middle and bottom vs middle point in opposite directions (a monotone pattern);
+5. ``consistent``: the same direction with q < 0.25 in another duration bucket of the same hashtag.
+
+STRONG: q < 0.01 and >= 4 signals. MODERATE: q < 0.10 and >= 3 signals: these are the claims a report states.
+EMERGING: q < 0.25 and >= 2 signals: a lead worth testing (the test loop's prior), not a claim. Anything else is
+``evidence`` = "none". A claim is never made from a feature present in fewer
+than :data:`MIN_PATTERN_VIDEOS` videos (``classification`` = "too rare").
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from optimizer_pipeline.lib.features.dictionary import FEATURE_DICTIONARY
+from optimizer_pipeline.lib.features.labels.vocabulary import LABEL_FIELDS
+from optimizer_pipeline.lib.patterns.pattern_stats import (
+    bh_qvalues,
+    chi2_categorical,
+    fisher_binary,
+    lift,
+    mann_whitney,
+)
+
+TOP_SHARE, MIDDLE_FROM, MIDDLE_TO, BOTTOM_FROM = 0.10, 0.30, 0.70, 0.70
+MIN_TOP_TIER = 10
+MAX_TOP_SHARE = 0.25
+MIN_PATTERN_VIDEOS = 3
+MIN_BUCKET_VIDEOS = 20  # as the bucket model: fewer videos is "insufficient data"
+LIFT_MIN = 1.5
+Q_STRONG, Q_MODERATE, Q_EMERGING, Q_SIGNIFICANT = 0.01, 0.10, 0.25, 0.10
+Q_CONSISTENT = 0.25
+EVIDENCE_LEVELS = ("STRONG", "MODERATE", "EMERGING", "none")
+SIGNALS = ("significant", "effect_ci", "lift", "coherent", "consistent")
+CATEGORICAL_FEATURES: tuple[str, ...] = ("pacing_label", *LABEL_FIELDS)
+
+PATTERN_COLUMNS: tuple[str, ...] = (
+    "feature",
+    "duration_bucket",
+    "kind",
+    "test",
+    "pattern",
+    "threshold",
+    "direction",
+    "classification",
+    "evidence",
+    "signals",
+    "n_signals",
+    "sentence",
+    "n_videos",
+    "n_top",
+    "n_middle",
+    "n_bottom",
+    "value_top",
+    "value_middle",
+    "value_bottom",
+    "median_top",
+    "median_middle",
+    "median_bottom",
+    "differential",
+    "lift",
+    "lift_ci_low",
+    "lift_ci_high",
+    "effect_name",
+    "effect",
+    "ci_low",
+    "ci_high",
+    "effect_from",
+    "pair_test",
+    "p_value",
+    "q_value",
+    "p_top_vs_middle",
+    "p_bottom_vs_middle",
+    "model_driver",
+    *(f"signal_{name}" for name in SIGNALS),
+)
+
+
+@dataclass(frozen=True)
+class Tiers:
+    """Boolean masks over the bucket's rows (in input order) and the sizes behind them."""
+
+    top: np.ndarray
+    middle: np.ndarray
+    bottom: np.ndarray
+
+    @property
+    def sizes(self) -> tuple[int, int, int]:
+        return int(self.top.sum()), int(self.middle.sum()), int(self.bottom.sum())
+
+
+def tier_sizes(n: int) -> tuple[int, int, int, int]:
+    """(top count, middle start rank, middle end rank, bottom start rank) for ``n`` ranked videos."""
+    top = max(math.ceil(TOP_SHARE * n), min(MIN_TOP_TIER, math.floor(MAX_TOP_SHARE * n)))
+    return top, math.ceil(MIDDLE_FROM * n), math.ceil(MIDDLE_TO * n), math.ceil(BOTTOM_FROM * n)
+
+
+def analysis_tiers(engagement_rate: pd.Series, video_id: pd.Series | None = None) -> Tiers:
+    """Sample-size-adjusted tiers by engagement rank (ties: smaller video id first)."""
+    n = len(engagement_rate)
+    order = pd.DataFrame(
+        {"er": engagement_rate.to_numpy(dtype=float), "id": (video_id if video_id is not None else pd.Series(range(n)))}
+    )
+    order["pos"] = np.arange(n)
+    ranked = order.sort_values(["er", "id"], ascending=[False, True], kind="mergesort")["pos"].to_numpy()
+    rank = np.empty(n, dtype=int)
+    rank[ranked] = np.arange(n)
+    top_n, mid_lo, mid_hi, bot_lo = tier_sizes(n)
+    return Tiers(top=rank < top_n, middle=(rank >= mid_lo) & (rank < mid_hi), bottom=rank >= bot_lo)
+
+
+def testable_features(frame: pd.DataFrame) -> dict[str, str]:
+    """Feature -> kind ("binary" | "categorical" | "continuous") for the columns present in ``frame``."""
+    out: dict[str, str] = {}
+    for name, spec in FEATURE_DICTIONARY.items():
+        if spec.role == "meta" or name not in frame.columns:
+            continue
+        if name in CATEGORICAL_FEATURES:
+            out[name] = "categorical"
+        elif spec.role == "flag" or spec.unit == "0/1":
+            out[name] = "binary"
+        elif spec.role == "feature":
+            out[name] = "continuous"
+    for name in LABEL_FIELDS:
+        if name in frame.columns:
+            out[name] = "categorical"
+    return out
+
+
+def _tier_medians(x: pd.Series, kind: str, tiers: Tiers) -> dict[str, float]:
+    """Median of a continuous feature in each tier (NaN for binary and categorical, whose ``value_*`` are
+    prevalences)."""
+    if kind != "continuous":
+        return {"median_top": np.nan, "median_middle": np.nan, "median_bottom": np.nan}
+    v = x.to_numpy(dtype=float)
+    return {
+        f"median_{name}": float(np.median(v[mask])) if mask.any() else np.nan
+        for name, mask in (("top", tiers.top), ("middle", tiers.middle), ("bottom", tiers.bottom))
+    }
+
+
+def _pattern_mask(x: pd.Series, kind: str, threshold: float | str) -> np.ndarray:
+    if kind == "categorical":
+        return (x.astype(str) == str(threshold)).to_numpy()
+    return (x.to_numpy(dtype=float) >= float(threshold)).astype(bool)
+
+
+def _compare(x: pd.Series, kind: str, a: np.ndarray, b: np.ndarray):
+    if kind == "binary":
+        v = x.to_numpy(dtype=float) > 0.5
+        return fisher_binary(int(v[a].sum()), int(a.sum()), int(v[b].sum()), int(b.sum()))
+    if kind == "categorical":
+        s = x.astype(str)
+        return chi2_categorical(s[a].value_counts().to_dict(), s[b].value_counts().to_dict())
+    v = x.to_numpy(dtype=float)
+    return mann_whitney(v[a], v[b])
+
+
+def _sign(effect: float) -> int:
+    return 0 if not np.isfinite(effect) or abs(effect) < 1e-12 else (1 if effect > 0 else -1)
+
+
+def compare_bucket(frame: pd.DataFrame, bucket: str, *, drivers: Mapping[str, bool] | None = None) -> pd.DataFrame:
+    """One row per tested feature of one bucket (PATTERN_COLUMNS), without the cross-bucket ``consistent`` signal,
+    the evidence label and the sentence (see :func:`label_evidence`)."""
+    if frame.empty:
+        return pd.DataFrame(columns=list(PATTERN_COLUMNS))
+    frame = frame.reset_index(drop=True)
+    tiers = analysis_tiers(frame["engagement_rate"], frame.get("video_id"))
+    n = len(frame)
+    in_tier = tiers.top | tiers.middle | tiers.bottom
+    score = np.where(tiers.top, 2, np.where(tiers.middle, 1, 0))[in_tier]
+    rows: list[dict] = []
+    for feature, kind in testable_features(frame).items():
+        x = frame[feature]
+        if x.astype(str).nunique() < 2:
+            continue
+        top_cmp = _compare(x, kind, tiers.top, tiers.middle)
+        bot_cmp = _compare(x, kind, tiers.bottom, tiers.middle)
+        trend = trend_test(x[in_tier], kind, score)
+        if kind == "categorical":
+            threshold: float | str = top_cmp.top_level
+        elif kind == "binary":
+            threshold = 1.0
+        else:
+            threshold = float(np.median(x.to_numpy(dtype=float)))
+        has = _pattern_mask(x, kind, threshold)
+        if kind == "continuous" and has.all():  # median equals the minimum: "above it" is the informative cut
+            threshold = float(np.min(x.to_numpy(dtype=float)[x.to_numpy(dtype=float) > threshold]))
+            has = _pattern_mask(x, kind, threshold)
+        lift_est = lift(int((has & tiers.top).sum()), int(has.sum()), int(tiers.top.sum()), n)
+        rows.append(
+            {
+                "feature": feature,
+                "duration_bucket": bucket,
+                "kind": kind,
+                "test": top_cmp.test,
+                "threshold": str(threshold) if kind == "categorical" else f"{float(threshold):.6g}",
+                "n_videos": n,
+                "n_pattern": int(has.sum()),
+                "n_top": int(tiers.top.sum()),
+                "n_middle": int(tiers.middle.sum()),
+                "n_bottom": int(tiers.bottom.sum()),
+                "value_top": float(has[tiers.top].mean()),
+                "value_middle": float(has[tiers.middle].mean()),
+                "value_bottom": float(has[tiers.bottom].mean()),
+                **_tier_medians(x, kind, tiers),
+                "lift": float(lift_est.lift),
+                "lift_ci_low": float(lift_est.ci_low),
+                "lift_ci_high": float(lift_est.ci_high),
+                "_top": top_cmp,
+                "_bot": bot_cmp,
+                "_trend": trend,
+                "model_driver": bool((drivers or {}).get(feature, False)),
+            }
+        )
+    if not rows:
+        return pd.DataFrame(columns=list(PATTERN_COLUMNS))
+    q = bh_qvalues(np.array([r["_trend"][1] for r in rows], dtype=float))
+    out = []
+    for i, r in enumerate(rows):
+        top_cmp, bot_cmp = r.pop("_top"), r.pop("_bot")
+        test, p_trend, trend_sign = r.pop("_trend")
+        best = top_cmp if top_cmp.p_value <= bot_cmp.p_value else bot_cmp
+        s_top, s_bot = _categorical_sign(top_cmp), _categorical_sign(bot_cmp)
+        # helpful = rises with the tier (over-represented at the top and/or under-represented at the bottom)
+        sign = trend_sign or s_top or -s_bot
+        r.update(
+            test=test,
+            pair_test=top_cmp.test,
+            direction="higher" if sign >= 0 else "lower",
+            effect_name=best.effect_name,
+            effect=float(best.effect),
+            ci_low=float(best.ci_low),
+            ci_high=float(best.ci_high),
+            effect_from="top vs middle" if best is top_cmp else "bottom vs middle",
+            p_value=float(p_trend),
+            q_value=float(q[i]),
+            p_top_vs_middle=float(top_cmp.p_value),
+            p_bottom_vs_middle=float(bot_cmp.p_value),
+            differential=float(r["value_top"] - r["value_middle"]),
+            coherent=bool(s_top != 0 and s_bot != 0 and s_top == -s_bot),
+            pattern="",
+            classification="",
+            evidence="",
+            signals="",
+            n_signals=0,
+            sentence="",
+        )
+        out.append(r)
+    return pd.DataFrame(out)
+
+
+def trend_test(x: pd.Series, kind: str, score: np.ndarray, *, seed: int = 0) -> tuple[str, float, int]:
+    """(test name, two-sided p, trend sign: +1 rising towards the top tier, 0 none or categorical) of the feature's
+    shift across the ordered tiers (``score`` 0 bottom, 1 middle, 2 top,
+    only for videos in a tier): one test per feature that uses all three tiers.
+
+    binary: Cochran-Armitage chi-square test for trend (1 df); continuous: Jonckheere-Terpstra, computed as Kendall's
+    tau-b between value and tier (the same test, ties handled); categorical: chi-square test of independence on the
+    levels x tiers table, with a permutation p-value (2,000 shuffles) when expected counts are small."""
+    if kind == "binary":
+        v = (x.to_numpy(dtype=float) > 0.5).astype(float)
+        n_i = np.array([(score == k).sum() for k in range(3)], dtype=float)
+        x_i = np.array([v[score == k].sum() for k in range(3)], dtype=float)
+        t, big_n, pbar = np.arange(3.0), n_i.sum(), v.mean()
+        var = pbar * (1 - pbar) * (np.sum(t * t * n_i) - np.sum(t * n_i) ** 2 / big_n)
+        if var <= 0:
+            return "cochran-armitage", 1.0, 0
+        z = np.sum(t * (x_i - n_i * pbar)) / math.sqrt(var)
+        return "cochran-armitage", float(2 * stats.norm.sf(abs(z))), _sign(z)
+    if kind == "continuous":
+        res = stats.kendalltau(score, x.to_numpy(dtype=float), variant="b")
+        if not np.isfinite(res.pvalue):
+            return "jonckheere-terpstra", 1.0, 0
+        return "jonckheere-terpstra", float(res.pvalue), _sign(float(res.statistic))
+    codes = pd.Categorical(x.astype(str)).codes.astype(np.int64)
+    n_levels = int(codes.max()) + 1
+    score = np.asarray(score, dtype=np.int64)
+
+    def table_of(tiers: np.ndarray) -> np.ndarray:
+        return np.bincount(codes * 3 + tiers, minlength=n_levels * 3).reshape(n_levels, 3)
+
+    table = table_of(score)
+    table = table[table.sum(axis=1) > 0][:, table.sum(axis=0) > 0]
+    if table.shape[0] < 2 or table.shape[1] < 2:
+        return "chi2", 1.0, 0
+    chi2, p, _, expected = stats.chi2_contingency(table, correction=False)
+    if (expected < 5).mean() <= 0.2:
+        return "chi2", float(p), 0
+    rng = np.random.default_rng(seed)
+    full = table_of(score)
+    expected_full = full.sum(axis=1, keepdims=True) * full.sum(axis=0, keepdims=True) / full.sum()
+    keep = expected_full > 0
+    hits = 0
+    for _ in range(2000):
+        t = table_of(rng.permutation(score))
+        hits += np.sum((t[keep] - expected_full[keep]) ** 2 / expected_full[keep]) >= chi2 - 1e-9
+    return "chi2-permutation", (hits + 1) / 2001, 0
+
+
+def _categorical_sign(cmp) -> int:
+    """Direction of one comparison: the effect's sign (Cramér's V has none: use the top level's prevalence gap)."""
+    if cmp.effect_name == "cramer's v":
+        return _sign(cmp.prevalence_top - cmp.prevalence_ref)
+    return _sign(cmp.effect)
+
+
+def trend_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """(feature, q_value, direction) from the trend tests alone: what the ``consistent`` signal needs from the other
+    buckets, at a fraction of :func:`compare_bucket`'s cost (no pairwise tests, CIs or lifts)."""
+    frame = frame.reset_index(drop=True)
+    tiers = analysis_tiers(frame["engagement_rate"], frame.get("video_id"))
+    in_tier = tiers.top | tiers.middle | tiers.bottom
+    score = np.where(tiers.top, 2, np.where(tiers.middle, 1, 0))[in_tier]
+    out = []
+    for feature, kind in testable_features(frame).items():
+        x = frame[feature]
+        if x.astype(str).nunique() < 2:
+            continue
+        _, p, sign = trend_test(x[in_tier], kind, score)
+        if sign == 0:  # categorical: the level most over-represented at the top, top vs middle
+            s = x.astype(str)
+            top_share = s[tiers.top].value_counts(normalize=True)
+            mid_share = s[tiers.middle].value_counts(normalize=True).reindex(top_share.index, fill_value=0.0)
+            sign = 1 if (top_share - mid_share).max() >= 0 else -1
+        out.append({"feature": feature, "p_value": p, "direction": "higher" if sign >= 0 else "lower"})
+    table = pd.DataFrame(out, columns=["feature", "p_value", "direction"])
+    table["q_value"] = bh_qvalues(table["p_value"].to_numpy(dtype=float)) if len(table) else []
+    return table
+
+
+def label_evidence(
+    per_bucket: Mapping[str, pd.DataFrame], others: Mapping[str, pd.DataFrame] | None = None
+) -> dict[str, pd.DataFrame]:
+    """Add the ``consistent`` signal (same direction, q < 0.25, in another bucket: ``per_bucket`` or the trend
+    summaries in ``others``), the five signals, the evidence label, the classification and the sentence to every
+    bucket of ``per_bucket``."""
+    strong_dirs: dict[str, dict[str, str]] = {}
+    for bucket, rows in {**(others or {}), **per_bucket}.items():
+        for r in rows.itertuples():
+            if r.q_value < Q_CONSISTENT:
+                strong_dirs.setdefault(r.feature, {})[bucket] = r.direction
+    out: dict[str, pd.DataFrame] = {}
+    for bucket, rows in per_bucket.items():
+        if rows.empty:
+            out[bucket] = pd.DataFrame(columns=list(PATTERN_COLUMNS))
+            continue
+        rows = rows.copy()
+        helpful = rows["direction"] == "higher"
+        flags = pd.DataFrame(
+            {
+                "significant": rows["q_value"] < Q_SIGNIFICANT,
+                "effect_ci": (rows["ci_low"] > 0) | (rows["ci_high"] < 0),
+                "lift": np.where(helpful, rows["lift"] >= LIFT_MIN, rows["lift"] <= 1 / LIFT_MIN),
+                "coherent": rows["coherent"].astype(bool),
+                "consistent": [
+                    any(b != bucket and d == r.direction for b, d in strong_dirs.get(r.feature, {}).items())
+                    for r in rows.itertuples()
+                ],
+            },
+            index=rows.index,
+        )
+        for name in SIGNALS:
+            rows[f"signal_{name}"] = flags[name].astype(bool)
+        rows["n_signals"] = flags.sum(axis=1).astype(int)
+        rows["signals"] = [
+            ", ".join(name for name, on in zip(SIGNALS, row, strict=True) if on) for row in flags.to_numpy(dtype=bool)
+        ]
+        rows["evidence"] = [
+            _evidence(q, p, k) for q, p, k in zip(rows["q_value"], rows["p_value"], rows["n_signals"], strict=True)
+        ]
+        rare = (rows["n_pattern"] < MIN_PATTERN_VIDEOS) | (rows["n_videos"] - rows["n_pattern"] < MIN_PATTERN_VIDEOS)
+        rows.loc[rare, "evidence"] = "none"
+        rows["classification"] = np.select(
+            [rare, rows["evidence"] == "none", helpful], ["too rare", "neutral", "pattern"], "anti-pattern"
+        )
+        rows["pattern"] = [_pattern_text(r) for r in rows.itertuples()]
+        rows["sentence"] = [_sentence(r) for r in rows.itertuples()]
+        rows["_order"] = rows["evidence"].map({e: i for i, e in enumerate(EVIDENCE_LEVELS)})
+        rows = rows.sort_values(["_order", "q_value", "feature"], kind="mergesort").drop(columns="_order")
+        out[bucket] = rows[[*PATTERN_COLUMNS, "n_pattern"]].reset_index(drop=True)
+    return out
+
+
+def _evidence(q: float, p: float, k: int) -> str:
+    if q < Q_STRONG and k >= 4:
+        return "STRONG"
+    if q < Q_MODERATE and k >= 3:
+        return "MODERATE"
+    if q < Q_EMERGING and k >= 2:
+        return "EMERGING"
+    return "none"
+
+
+def _fmt_value(value: float, unit: str) -> str:
+    if unit == "share":
+        return f"{value:.0%}"
+    if unit in {"cuts", "fades", "words", "faces"} or float(value).is_integer():
+        return f"{value:g}"
+    return f"{value:.3g}"
+
+
+def _pattern_text(r) -> str:
+    spec = FEATURE_DICTIONARY.get(r.feature)
+    if r.kind == "categorical":
+        return f"{r.feature.replace('_', ' ')} = {r.threshold}"
+    if r.kind == "binary":
+        return spec.phrase if spec else r.feature
+    unit = spec.unit if spec else ""
+    shown_unit = "" if unit in {"share", "0-1", "ratio", "w/h"} else f" {unit}"
+    return f"{spec.phrase if spec else r.feature} >= {_fmt_value(float(r.threshold), unit)}{shown_unit}"
+
+
+def _sentence(r) -> str:
+    """The actionable line a report prints, with its numbers; no raw column names."""
+    text = _pattern_text(r)
+    lead = text[0].upper() + text[1:]
+    if r.direction == "lower":
+        lead = f"Avoid {text}"
+    q = f"q = {r.q_value:.2g}" if r.q_value >= 0.001 else "q < 0.001"
+    return (
+        f"{lead}: {r.value_top:.0%} of top videos vs {r.value_middle:.0%} of average ones and "
+        f"{r.value_bottom:.0%} of the bottom 30% ({r.lift:.1f}x lift, {q}; {r.evidence.lower()} evidence)"
+        if r.evidence != "none"
+        else f"{lead}: {r.value_top:.0%} of top videos vs {r.value_middle:.0%} of average ones "
+        f"({r.lift:.1f}x lift, {q}; no claim)"
+    )
+
+
+def bucket_patterns(
+    frames: Mapping[str, pd.DataFrame | None],
+    *,
+    drivers: Mapping[str, Mapping[str, bool]] | None = None,
+    only: Iterable[str] | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Patterns of the buckets of one client x hashtag (``frames``: bucket -> video_features rows of that bucket,
+    None for a bucket with too few videos). All buckets are used for the ``consistent`` signal; full tables are
+    computed for the buckets in ``only`` (default: all)."""
+    wanted = set(frames) if only is None else set(only)
+    usable = {b: f for b, f in frames.items() if f is not None}
+    per_bucket = {b: compare_bucket(f, b, drivers=(drivers or {}).get(b)) for b, f in usable.items() if b in wanted}
+    others = {b: trend_summary(f) for b, f in usable.items() if b not in wanted}
+    return label_evidence(per_bucket, others)
+
+
+def claims(rows: pd.DataFrame) -> dict[str, str]:
+    """feature -> evidence label of a bucket's claims (evidence other than "none")."""
+    if rows.empty:
+        return {}
+    kept = rows[rows["evidence"] != "none"]
+    return {str(f): str(e) for f, e in zip(kept["feature"], kept["evidence"], strict=True)}
+
+
+def evidence_changes(previous: Mapping[str, str], current: Mapping[str, str]) -> dict[str, list[str]]:
+    """What changed between two materialisations' claims: appeared, disappeared and relabelled patterns."""
+    return {
+        "appeared": sorted(f"{f} ({current[f]})" for f in current.keys() - previous.keys()),
+        "disappeared": sorted(f"{f} (was {previous[f]})" for f in previous.keys() - current.keys()),
+        "changed": sorted(
+            f"{f}: {previous[f]} -> {current[f]}" for f in current.keys() & previous.keys() if current[f] != previous[f]
+        ),
+    }

@@ -1,0 +1,1 @@
+"""The embedded default's generators (video corpus, competitor items, conversion events) and scoring."""

@@ -1,0 +1,1 @@
+"""The test loop: creatives, influencers, links, conversion events, attribution, posteriors, Thompson."""

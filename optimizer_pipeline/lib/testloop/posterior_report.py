@@ -1,0 +1,143 @@
+"""A client's pattern posteriors and test recommendations, assembled from per-pattern daily counts.
+
+Pure logic gluing :mod:`optimizer_pipeline.lib.testloop.posteriors` and :mod:`optimizer_pipeline.lib.testloop.thompson`
+together the same way every time, so the assets stay thin and the tables are reproducible:
+
+* the empirical-Bayes prior is fitted to the undiscounted per-pattern totals (the client's own history, bounded);
+* the posterior uses the (optionally ``decay``-discounted) counts; P(best) and Thompson draws use the recorded seed;
+* "as of" is the newest UTC day with data (from the events), never the wall clock, so replaying the same inbox gives
+  the same tables; days of testing and the age of old data are counted up to it;
+* every pattern also gets the back-off predictor's estimate (``exact`` when it has clicks, ``partial:<parent>``
+  or ``prior`` when it was never tested), whose quality is measured by leave-one-pattern-out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from optimizer_pipeline.lib.testloop.posteriors import (
+    POSTERIOR_COLUMNS,
+    BetaPrior,
+    LooResult,
+    fit_prior,
+    leave_one_pattern_out,
+    posterior_table,
+    predict_rate,
+)
+from optimizer_pipeline.lib.testloop.thompson import recommend
+
+PREDICTION_COLUMNS = ["predicted_mean", "predicted_ci_low", "predicted_ci_high", "prediction_method"]
+RECOMMENDATION_COLUMNS = [
+    "pattern_hash",
+    "rank",
+    "win_share",
+    "budget_share",
+    "reason",
+    "in_ignorance_zone",
+    "days_tested",
+    "clicks",
+    "conversions",
+    "mean",
+    "ci_low",
+    "ci_high",
+    "p_best",
+    "seed",
+]
+
+
+@dataclass
+class PosteriorReport:
+    """The ``pattern_posteriors`` table plus what the metadata reports about it."""
+
+    table: pd.DataFrame
+    prior: BetaPrior
+    loo: LooResult
+    loo_patterns: int  # patterns held out by leave-one-pattern-out (those with >= loo_min_clicks clicks)
+
+
+def build_posteriors(
+    rows: pd.DataFrame,
+    summary: pd.DataFrame,
+    *,
+    decay: float | None,
+    seed: int,
+    as_of: Any,
+    loo_min_clicks: float,
+    p_best_draws: int = 40_000,
+) -> PosteriorReport:
+    """``rows``: ``pattern_hash, clicks, conversions, age_days`` (one row per pattern and day, see
+    :func:`optimizer_pipeline.lib.testloop.source_counts.pattern_rows`); ``summary``: per-pattern extras
+    (:func:`optimizer_pipeline.lib.testloop.source_counts.pattern_summary`). Output columns: :data:`POSTERIOR_COLUMNS`
+    (``clicks``/``conversions`` are the decayed effective counts when ``decay`` is set), the summary's columns,
+    :data:`PREDICTION_COLUMNS` and ``as_of``; one row per pattern, sorted by pattern_hash."""
+    totals = rows.groupby("pattern_hash", sort=True, as_index=False)[["clicks", "conversions"]].sum()
+    prior = fit_prior(totals["clicks"], totals["conversions"])
+    post = posterior_table(
+        rows[["pattern_hash", "clicks", "conversions", "age_days"]],
+        prior=prior,
+        decay=decay,
+        seed=seed,
+        p_best_draws=p_best_draws,
+    )
+    preds = [predict_rate(h, totals, prior) for h in post["pattern_hash"]]
+    post["predicted_mean"] = [p.mean for p in preds]
+    post["predicted_ci_low"] = [p.ci_low for p in preds]
+    post["predicted_ci_high"] = [p.ci_high for p in preds]
+    post["prediction_method"] = [p.method for p in preds]
+    table = post.merge(summary, on="pattern_hash", how="left", validate="one_to_one")
+    table["as_of"] = pd.Series(pd.Timestamp(as_of) if as_of is not None else pd.NaT, index=table.index)
+    table["as_of"] = pd.to_datetime(table["as_of"], utc=True)
+    extra = [c for c in summary.columns if c != "pattern_hash"]
+    table = table[[*POSTERIOR_COLUMNS, *extra, *PREDICTION_COLUMNS, "as_of"]]
+    loo_patterns = int((totals["clicks"] >= max(loo_min_clicks, 1e-12)).sum())
+    loo = (
+        leave_one_pattern_out(totals, prior, min_clicks=loo_min_clicks)
+        if len(totals) > 1
+        else LooResult(float("nan"), float("nan"))
+    )
+    return PosteriorReport(table.reset_index(drop=True), prior, loo, loo_patterns)
+
+
+def build_recommendations(
+    posteriors: pd.DataFrame, *, top_n: int, seed: int, min_clicks: float, min_days: float, draws: int = 10_000
+) -> pd.DataFrame:
+    """Thompson-sampling picks from a ``pattern_posteriors`` table (columns :data:`RECOMMENDATION_COLUMNS`).
+
+    The ignorance zone counts *observed* clicks (``clicks_observed``, not the decayed effective count) and days since
+    the pattern's first click up to the table's ``as_of``; a never-clicked pattern has tested 0 days. ``clicks`` and
+    ``conversions`` in the output are the observed counts.
+    """
+    post = posteriors.reset_index(drop=True).copy()
+    as_of = post["as_of"].dropna().iloc[0] if "as_of" in post and post["as_of"].notna().any() else None
+    frame = post.assign(clicks=post["clicks_observed"])
+    rec = recommend(
+        frame,
+        n=top_n,
+        seed=seed,
+        min_clicks=min_clicks,
+        min_days=min_days,
+        first_seen="first_seen",
+        draws=draws,
+        as_of=as_of,
+    )
+    if rec.empty:
+        return pd.DataFrame({c: [] for c in RECOMMENDATION_COLUMNS})
+    extra = post.set_index("pattern_hash")
+    rec = rec.join(
+        extra[["clicks_observed", "conversions_observed", "mean", "ci_low", "ci_high", "p_best"]], on="pattern_hash"
+    )
+    rec = rec.rename(columns={"clicks_observed": "clicks", "conversions_observed": "conversions"})
+    first = pd.to_datetime(extra["first_seen"], utc=True).reindex(rec["pattern_hash"]).to_numpy()
+    if as_of is None:
+        rec["days_tested"] = 0.0
+    else:
+        days = (pd.Timestamp(as_of) - pd.DatetimeIndex(first)) / pd.Timedelta(days=1)
+        rec["days_tested"] = np.where(np.isnan(days.to_numpy(dtype=float)), 0.0, days.to_numpy(dtype=float))
+    rec["rank"] = rec["rank"].astype("int64")
+    rec["in_ignorance_zone"] = rec["in_ignorance_zone"].astype(bool)
+    rec["seed"] = rec["seed"].astype("int64")
+    return rec[RECOMMENDATION_COLUMNS].reset_index(drop=True)
