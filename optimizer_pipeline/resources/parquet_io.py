@@ -1,4 +1,9 @@
-"""Parquet is the system of record: one file per asset partition, written atomically."""
+"""Parquet is the system of record: one file per asset partition, written atomically.
+
+The layout ``<home>/data/<asset>/<partition>.parquet`` (a market partition is ``<client_hashtag>/<bucket>``) is what
+the IO manager writes; :func:`asset_path` and :func:`read_asset` are the one way code outside an asset run (the CLI,
+the demo, benchmarks) finds those files, so the layout is spelled out here only.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,39 @@ import pandas as pd
 from upath import UPath
 
 from optimizer_pipeline.lib.core.atomic_files import write_parquet_atomic
+
+DATA_DIR = "data"
+
+
+def _partition_parts(partition_key: str | dg.MultiPartitionKey) -> list[str]:
+    """Path components of a partition key, as ``UPathIOManager`` lays them out (dimensions in name order)."""
+    if isinstance(partition_key, dg.MultiPartitionKey):
+        dims = partition_key.keys_by_dimension
+        return [dims[name] for name in sorted(dims)]
+    return [str(partition_key)]
+
+
+def asset_path(home: str | Path, asset: str, partition_key: str | dg.MultiPartitionKey | None = None) -> Path:
+    """Where ``asset`` (one partition of it, when partitioned) is stored under ``home``."""
+    folder = Path(home) / DATA_DIR / asset
+    if partition_key is None:
+        return folder.parent / f"{asset}.parquet"
+    *parents, name = _partition_parts(partition_key)
+    return folder.joinpath(*parents, f"{name}.parquet")
+
+
+def asset_partition_paths(home: str | Path, asset: str) -> list[Path]:
+    """Every stored partition file of ``asset``, sorted (market assets: every hashtag and bucket)."""
+    folder = Path(home) / DATA_DIR / asset
+    return sorted(folder.rglob("*.parquet")) if folder.is_dir() else []
+
+
+def read_asset(
+    home: str | Path, asset: str, partition_key: str | dg.MultiPartitionKey | None = None
+) -> pd.DataFrame | None:
+    """The stored table of ``asset`` (one partition of it), or None when it was never materialised."""
+    path = asset_path(home, asset, partition_key)
+    return pd.read_parquet(path) if path.exists() else None
 
 
 class _ParquetUPathIOManager(dg.UPathIOManager):
@@ -26,9 +64,9 @@ class _ParquetUPathIOManager(dg.UPathIOManager):
 
 
 class ParquetIOManager(dg.ConfigurableIOManagerFactory):
-    """Stores DataFrames at ``<home>/data/<asset>/<partition key(s)>.parquet``."""
+    """Stores DataFrames at ``<home>/data/<asset>/<partition key(s)>.parquet`` (see :func:`asset_path`)."""
 
     home: str
 
     def create_io_manager(self, context: dg.InitResourceContext) -> _ParquetUPathIOManager:
-        return _ParquetUPathIOManager(base_path=UPath(self.home) / "data")
+        return _ParquetUPathIOManager(base_path=UPath(self.home) / DATA_DIR)

@@ -16,7 +16,7 @@ from optimizer_pipeline.lib.patterns.evidence import (
     bucket_patterns as find_patterns,
 )
 from optimizer_pipeline.lib.patterns.model_store import save_model
-from optimizer_pipeline.partitions import MARKET_PARTITIONS, market_key, partition_dims
+from optimizer_pipeline.partitions import MARKET_PARTITIONS, by_bucket, market_key, partition_dims
 from optimizer_pipeline.resources.models import ModelStore
 
 MODEL_CODE_VERSION = "bucket-model-v1"
@@ -130,10 +130,7 @@ def bucket_patterns(
     Reads every bucket of the hashtag, because one of the five signals is consistency across buckets."""
     dims = partition_dims(context)
     bucket = dims["duration_bucket"]
-    frames = {}
-    for key, table in video_features.items():
-        b = MARKET_PARTITIONS.get_partition_key_from_str(str(key)).keys_by_dimension["duration_bucket"]
-        frames[b] = table if len(table) >= MIN_BUCKET_VIDEOS else None
+    frames = {b: t if len(t) >= MIN_BUCKET_VIDEOS else None for b, t in by_bucket(video_features).items()}
     drivers = {}
     if len(bucket_model_importance) and "is_driver" in bucket_model_importance:
         drivers[bucket] = dict(

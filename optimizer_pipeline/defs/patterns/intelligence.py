@@ -9,7 +9,7 @@ import pandas as pd
 from optimizer_pipeline.lib.core import markdown
 from optimizer_pipeline.lib.core.plots import markdown_image
 from optimizer_pipeline.lib.patterns.intelligence import VERDICTS, bucket_ranking, engagement_bars_png
-from optimizer_pipeline.partitions import CLIENT_HASHTAG, MARKET_PARTITIONS
+from optimizer_pipeline.partitions import CLIENT_HASHTAG, by_bucket
 
 INTELLIGENCE_CODE_VERSION = "bucket-intelligence-v1"
 TABLE_COLUMNS = [
@@ -29,14 +29,6 @@ TABLE_COLUMNS = [
     "moderate_claims",
     "model_beats_baseline",
 ]
-
-
-def by_bucket(frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
-    """Re-key ``{"<client>__<hashtag>|<bucket>": frame}`` by bucket label."""
-    return {
-        MARKET_PARTITIONS.get_partition_key_from_str(str(key)).keys_by_dimension["duration_bucket"]: frame
-        for key, frame in frames.items()
-    }
 
 
 @dg.asset(
