@@ -11,12 +11,14 @@ import pandas as pd
 
 from optimizer_pipeline.cli.main import main as cli_main
 from optimizer_pipeline.defs.testloop import posteriors
-from optimizer_pipeline.defs.testloop.setup import creatives, influencers, traffic_sources
+from optimizer_pipeline.defs.testloop.creatives import creatives
+from optimizer_pipeline.defs.testloop.influencers import influencers
 from optimizer_pipeline.defs.testloop.status_log import (
     STATUS_ASSETS,
     influencer_status_job,
     influencer_status_sensor,
 )
+from optimizer_pipeline.defs.testloop.traffic_sources import traffic_sources
 from optimizer_pipeline.lib.registry.clients import SAMPLE_CLIENTS_FILE
 from optimizer_pipeline.lib.testloop.influencer_status import append_entry, new_entry, status_log_path
 from optimizer_pipeline.partitions import CLIENT

@@ -16,7 +16,9 @@ import pytest
 from optimizer_pipeline.cli.main import main as cli_main
 from optimizer_pipeline.cli.materialize import materialization_metadata
 from optimizer_pipeline.defs.registry.sync import apply_registry
-from optimizer_pipeline.defs.testloop.setup import creatives, influencers, traffic_sources
+from optimizer_pipeline.defs.testloop.creatives import creatives
+from optimizer_pipeline.defs.testloop.influencers import influencers
+from optimizer_pipeline.defs.testloop.traffic_sources import traffic_sources
 from optimizer_pipeline.lib.registry.clients import SAMPLE_CLIENTS_FILE, load_registry
 from optimizer_pipeline.lib.testloop.influencer_status import new_entry
 from optimizer_pipeline.lib.testloop.traffic_sources import TRAFFIC_COLUMNS

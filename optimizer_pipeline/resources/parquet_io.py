@@ -70,3 +70,18 @@ class ParquetIOManager(dg.ConfigurableIOManagerFactory):
 
     def create_io_manager(self, context: dg.InitResourceContext) -> _ParquetUPathIOManager:
         return _ParquetUPathIOManager(base_path=UPath(self.home) / DATA_DIR)
+
+
+def previous_table(context: dg.AssetExecutionContext, io_manager: dg.IOManager, asset: str) -> pd.DataFrame | None:
+    """This run's partition of ``asset`` as last materialised (None before the first run): what an asset carries
+    over to keep a rerun's output identical (ciphertexts, first-seen times)."""
+    input_context = dg.build_input_context(
+        asset_key=dg.AssetKey(asset),
+        partition_key=str(context.partition_key),
+        asset_partitions_def=context.assets_def.partitions_def,
+        instance=context.instance,
+    )
+    try:
+        return io_manager.load_input(input_context)
+    except FileNotFoundError:
+        return None

@@ -32,6 +32,13 @@ class PiiVault(dg.ConfigurableResource):
     def can_encrypt(self) -> bool:
         return bool(self.key)
 
+    @property
+    def email_storage(self) -> str:
+        """How e-mails are kept, in words for asset metadata."""
+        if self.can_encrypt:
+            return "encrypted (Fernet, OPTIMIZER_PII_KEY) + salted HMAC-SHA256 hash"
+        return "salted HMAC-SHA256 hash only (OPTIMIZER_PII_KEY not set: drafts have no address)"
+
     def encrypt_email(self, email: str) -> str | None:
         """Ciphertext of the normalised address, or None when no key is configured (then only the hash is kept)."""
         return pii.encrypt(self.key, pii.normalize_email(email)) if self.key else None

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import dagster as dg
 import pandas as pd
 
+from optimizer_pipeline.defs.testloop.group import GROUP
 from optimizer_pipeline.lib.core import markdown
 from optimizer_pipeline.lib.testloop.attribution import attribute_orders
 from optimizer_pipeline.lib.testloop.conversions import parse_event_files
@@ -21,7 +22,6 @@ from optimizer_pipeline.resources.inbox import ConversionInbox
 from optimizer_pipeline.resources.pii import PiiVault
 from optimizer_pipeline.resources.registry import ClientRegistry
 
-GROUP = "test_loop"
 KINDS = {"parquet", "duckdb"}
 #: Columns shown in previews: no anonymous ids, user id hashes or e-mail hashes.
 PREVIEW_COLUMNS = ["timestamp", "event", "utm_id", "order_id", "total", "currency", "source_file", "line"]

@@ -6,6 +6,7 @@ import math
 import dagster as dg
 import pandas as pd
 
+from optimizer_pipeline.defs.testloop.group import GROUP
 from optimizer_pipeline.lib.core import markdown
 from optimizer_pipeline.lib.core.plots import markdown_image, posterior_intervals_png
 from optimizer_pipeline.lib.testloop.posterior_report import build_posteriors, build_recommendations
@@ -13,7 +14,6 @@ from optimizer_pipeline.lib.testloop.source_counts import pattern_rows, pattern_
 from optimizer_pipeline.partitions import CLIENT
 from optimizer_pipeline.resources.registry import ClientRegistry
 
-GROUP = "test_loop"
 KINDS = {"parquet", "pandas", "scipy"}
 POSTERIOR_PREVIEW = ["pattern_hash", "clicks_observed", "conversions_observed", "mean", "ci_low", "ci_high", "p_best"]
 RECOMMENDATION_PREVIEW = ["rank", "pattern_hash", "budget_share", "win_share", "reason", "clicks", "mean"]

@@ -1,0 +1,89 @@
+"""``creatives`` [client] (+ ``creatives_rejected``): a client's creative registry file, with the canonical pattern
+hash of each creative. Thin wiring around ``lib/testloop/creatives.py``."""
+
+import dagster as dg
+import pandas as pd
+
+from optimizer_pipeline.defs.testloop.group import GROUP, NOT_CONFIGURED, TABLE_KINDS
+from optimizer_pipeline.lib.core import markdown
+from optimizer_pipeline.lib.testloop.creatives import (
+    CREATIVE_COLUMNS,
+    CREATIVE_STATUSES,
+    CreativesError,
+    CreativesResult,
+    active_creatives,
+    load_creatives,
+)
+from optimizer_pipeline.lib.testloop.creatives import REJECTED_COLUMNS as CREATIVE_REJECTED_COLUMNS
+from optimizer_pipeline.partitions import CLIENT
+from optimizer_pipeline.resources.registry import ClientRegistry
+
+
+@dg.multi_asset(
+    outs={
+        "creatives": dg.AssetOut(
+            description="A client's creatives from its creative registry file (test_loop.creatives_file): id, name, "
+            "video path, status (draft | active | paused | retired), the five pattern tags checked against the label "
+            "vocabulary, and the canonical pattern_hash (hook:…|emo:…|pace:…|pain:…|cta:…).",
+            kinds=TABLE_KINDS,
+        ),
+        "creatives_rejected": dg.AssetOut(
+            description="Creative entries that were not accepted (unknown tag value, duplicate id, missing field), "
+            "each with a reason naming the file, the entry and the field, and the raw entry.",
+            kinds=TABLE_KINDS,
+        ),
+    },
+    partitions_def=CLIENT,
+    group_name=GROUP,
+    code_version="creatives-v1",
+)
+def creatives(context: dg.AssetExecutionContext, registry: ClientRegistry):
+    """Every entry ends up in exactly one of the two tables (read = accepted + rejected)."""
+    client = registry.load().client(str(context.partition_key))
+    path = client.test_loop.creatives_file
+    if path is None:
+        result = CreativesResult(
+            pd.DataFrame(columns=list(CREATIVE_COLUMNS)), pd.DataFrame(columns=list(CREATIVE_REJECTED_COLUMNS)), 0
+        )
+        status = NOT_CONFIGURED.format(field="creatives_file")
+    else:
+        try:
+            result = load_creatives(path)
+        except CreativesError as exc:
+            raise dg.Failure(description=str(exc)) from exc
+        status = "ok" if result.rejected.empty else f"ok; {len(result.rejected)} entries quarantined"
+    accepted, rejected = result.accepted, result.rejected
+    assert result.read == len(accepted) + len(rejected), "creatives lost entries"
+    statuses = accepted["status"].value_counts().reindex(CREATIVE_STATUSES, fill_value=0).to_dict()
+    patterns = active_creatives(accepted)["pattern_hash"].value_counts().to_dict() if len(accepted) else {}
+    context.log.info(
+        f"{client.slug}: creatives read {result.read} = accepted {len(accepted)} + rejected {len(rejected)}"
+    )
+    yield dg.MaterializeResult(
+        asset_key="creatives",
+        value=accepted,
+        metadata={
+            "client": client.name,
+            "status": status,
+            "source_file": str(path) if path else "",
+            "read": result.read,
+            "accepted": len(accepted),
+            "rejected": len(rejected),
+            "active": int(statuses["active"]),
+            "active_patterns": len(patterns),
+            "per_status": dg.MetadataValue.md(markdown.counts(statuses, key="status", value="creatives")),
+            "active_per_pattern": dg.MetadataValue.md(markdown.counts(patterns, key="pattern", value="creatives")),
+            "preview": dg.MetadataValue.md(
+                markdown.table(accepted[["creative_id", "name", "status", "pattern_hash"]], max_rows=30)
+            ),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key="creatives_rejected",
+        value=rejected,
+        metadata={
+            "read": result.read,
+            "rejected": len(rejected),
+            "reasons": dg.MetadataValue.md(markdown.table(rejected[["entry", "creative_id", "reason"]], max_rows=30)),
+        },
+    )
