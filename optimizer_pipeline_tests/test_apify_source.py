@@ -15,6 +15,7 @@ from optimizer_pipeline.lib.market.apify_scrape import (
     run_actor_and_collect,
 )
 from optimizer_pipeline.lib.market.video_cache import VideoCache
+from optimizer_pipeline.resources.tiktok import ApifyTikTokSource
 from optimizer_pipeline_tests.apify_server import (
     DATASET_ID,
     DEFAULT_TOKEN,
@@ -30,6 +31,7 @@ FAST = {"min_retry_delay_s": 0.01, "wait_timeout_s": 30}
 def _collect(srv: ApifyTestServer, **overrides: object) -> ApifyRunResult:
     kwargs: dict = {
         "token": DEFAULT_TOKEN,
+        "actor_id": ApifyTikTokSource.model_fields["actor_id"].default,
         "run_input": build_run_input("fyp", 30),
         "api_url": srv.url,
         "page_size": 100,
@@ -187,13 +189,15 @@ def test_unreachable_api_is_a_clear_error() -> None:
     with ApifyTestServer([]) as srv:
         dead_url = srv.url  # port is free again once the server is closed
     with pytest.raises(ApifyScrapeError, match=r"run start .* failed after 2 attempt\(s\): ConnectError") as info:
-        run_actor_and_collect(token=DEFAULT_TOKEN, run_input={}, api_url=dead_url, max_retries=1, **FAST)
+        run_actor_and_collect(
+            token=DEFAULT_TOKEN, actor_id="a/b", run_input={}, api_url=dead_url, max_retries=1, **FAST
+        )
     assert DEFAULT_TOKEN not in _full_text(info.value)
 
 
 def test_missing_token_fails_before_any_request() -> None:
     with pytest.raises(ApifyScrapeError, match="no Apify token"):
-        run_actor_and_collect(token="", run_input={}, api_url="http://127.0.0.1:9")
+        run_actor_and_collect(token="", actor_id="a/b", run_input={}, api_url="http://127.0.0.1:9")
 
 
 def test_build_run_input_variants() -> None:

@@ -14,7 +14,6 @@ from typing import Any
 import dagster as dg
 
 from optimizer_pipeline.lib.registry.clients import SAMPLE_CLIENTS_FILE
-from optimizer_pipeline.lib.sample.corpus import DEFAULT_SEED
 from optimizer_pipeline.resources.features import (
     AnthropicCreativeLabeler,
     CreativeLabeler,
@@ -56,22 +55,27 @@ def _setting(name: str, default: Any) -> Any:
     return dg.EnvVar(name)
 
 
+def _configured(resource: type[dg.ConfigurableResource], **variables: str) -> dict[str, Any]:
+    """Field → value for each field whose variable is set; an unset one keeps the default its resource class
+    declares (the one home of every default)."""
+    fields = resource.model_fields
+    return {field: _setting(name, fields[field].default) for field, name in variables.items() if name in os.environ}
+
+
 def tiktok_source(home: Any) -> TikTokSource:
     """Choose the TikTok source named by ``OPTIMIZER_TIKTOK_SOURCE`` (sample | replay | apify)."""
     kind = os.environ.get("OPTIMIZER_TIKTOK_SOURCE", "sample").strip().lower()
     if kind == "apify":
         return ApifyTikTokSource(
             token=dg.EnvVar("OPTIMIZER_APIFY_TOKEN"),
-            actor_id=_setting("OPTIMIZER_APIFY_ACTOR", "clockworks/tiktok-scraper"),
-            api_url=_setting("OPTIMIZER_APIFY_API_URL", "https://api.apify.com"),
+            **_configured(ApifyTikTokSource, actor_id="OPTIMIZER_APIFY_ACTOR", api_url="OPTIMIZER_APIFY_API_URL"),
         )
     if kind == "replay":
         return ReplayTikTokSource(folder=dg.EnvVar("OPTIMIZER_REPLAY_DIR"))
     if kind == "sample":
         return SampleTikTokSource(
             home=home,
-            seed=_setting("OPTIMIZER_SAMPLE_SEED", DEFAULT_SEED),
-            scale=_setting("OPTIMIZER_SAMPLE_SCALE", 1.0),
+            **_configured(SampleTikTokSource, seed="OPTIMIZER_SAMPLE_SEED", scale="OPTIMIZER_SAMPLE_SCALE"),
         )
     raise ValueError(f"OPTIMIZER_TIKTOK_SOURCE={kind!r} is not one of {', '.join(TIKTOK_SOURCES)}")
 
@@ -81,8 +85,9 @@ def creative_labeler() -> CreativeLabeler:
     if os.environ.get("OPTIMIZER_ANTHROPIC_API_KEY"):
         return AnthropicCreativeLabeler(
             api_key=dg.EnvVar("OPTIMIZER_ANTHROPIC_API_KEY"),
-            model=_setting("OPTIMIZER_ANTHROPIC_MODEL", "claude-sonnet-4-6"),
-            base_url=_setting("OPTIMIZER_ANTHROPIC_BASE_URL", None),
+            **_configured(
+                AnthropicCreativeLabeler, model="OPTIMIZER_ANTHROPIC_MODEL", base_url="OPTIMIZER_ANTHROPIC_BASE_URL"
+            ),
         )
     return RuleLabeler()
 
@@ -96,18 +101,20 @@ def build_resources() -> dict[str, Any]:
         "tiktok": tiktok_source(home),
         "video_store": VideoStore(
             home=home,
-            retention_days=_setting("OPTIMIZER_VIDEO_RETENTION_DAYS", 7.0),
-            max_megabytes=_setting("OPTIMIZER_VIDEO_MAX_MB", 300),
-            timeout_s=_setting("OPTIMIZER_VIDEO_TIMEOUT_S", 60.0),
+            **_configured(
+                VideoStore,
+                retention_days="OPTIMIZER_VIDEO_RETENTION_DAYS",
+                max_megabytes="OPTIMIZER_VIDEO_MAX_MB",
+                timeout_s="OPTIMIZER_VIDEO_TIMEOUT_S",
+            ),
         ),
-        "feature_store": FeatureStore(home=home, workers=_setting("OPTIMIZER_FEATURE_WORKERS", 2)),
+        "feature_store": FeatureStore(home=home, **_configured(FeatureStore, workers="OPTIMIZER_FEATURE_WORKERS")),
         "labeler": creative_labeler(),
         "model_store": ModelStore(home=home),
-        "pii": PiiVault(home=home, key=_setting("OPTIMIZER_PII_KEY", None)),
+        "pii": PiiVault(home=home, **_configured(PiiVault, key="OPTIMIZER_PII_KEY")),
         "inbox": ConversionInbox(
             home=home,
-            root=_setting("OPTIMIZER_INBOX_DIR", None),
-            settle_seconds=_setting("OPTIMIZER_INBOX_SETTLE_SECONDS", 30.0),
+            **_configured(ConversionInbox, root="OPTIMIZER_INBOX_DIR", settle_seconds="OPTIMIZER_INBOX_SETTLE_SECONDS"),
         ),
         "status_log": InfluencerStatusLog(home=home),
     }

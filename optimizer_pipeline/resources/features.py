@@ -47,6 +47,8 @@ class AnthropicCreativeLabeler(CreativeLabeler):
     """Claude labels from keyframes + caption; the key comes from ``OPTIMIZER_ANTHROPIC_API_KEY``."""
 
     api_key: str = Field(description="Anthropic API key (bind with EnvVar, never a literal).")
+    #: Sonnet 4.6: forced tool choice works, and unlike ``claude-sonnet-4-5`` it is not past/near end of life
+    #: (the SDK warns that ``claude-sonnet-4-5`` retires on 2026-11-30).
     model: str = "claude-sonnet-4-6"
     base_url: str | None = None
     max_attempts: int = 3

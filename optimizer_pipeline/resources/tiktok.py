@@ -18,6 +18,7 @@ import pandas as pd
 from pydantic import Field
 
 from optimizer_pipeline.lib.registry.clients import HashtagSettings
+from optimizer_pipeline.lib.sample.corpus import DEFAULT_SEED
 
 #: The sample corpus is a fixed snapshot; a fixed scrape time keeps reruns byte-identical.
 SAMPLE_SCRAPED_AT = pd.Timestamp("2026-11-01T00:00:00Z")
@@ -130,7 +131,7 @@ class SampleTikTokSource(TikTokSource):
     """The seeded sample corpus under ``<home>/sample`` (generated on first use, reused afterwards)."""
 
     home: str
-    seed: int
+    seed: int = DEFAULT_SEED
     scale: float = 1.0
 
     def corpus_dir(self) -> Path:

@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 from apify_client import ApifyClient
 from apify_client.errors import ApifyApiError
 
-DEFAULT_ACTOR_ID = "clockworks/tiktok-scraper"
 FAILED_STATUSES = frozenset({"FAILED", "ABORTED", "TIMED-OUT"})
 _MAX_SERVER_MESSAGE = 200
 
@@ -80,7 +79,7 @@ def build_run_input(
 def run_actor_and_collect(
     *,
     token: str,
-    actor_id: str = DEFAULT_ACTOR_ID,
+    actor_id: str,
     run_input: dict,
     api_url: str | None = None,
     page_size: int = 1000,

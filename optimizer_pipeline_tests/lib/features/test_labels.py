@@ -19,6 +19,7 @@ from optimizer_pipeline.lib.features.labels.anthropic_labels import TOOL_NAME, A
 from optimizer_pipeline.lib.features.labels.keyframes import KeyframeError, keyframes_jpeg
 from optimizer_pipeline.lib.features.labels.vocabulary import CTA_TYPES, EMOTIONS, HOOK_TYPES, PACING, PAIN_POINTS
 from optimizer_pipeline.lib.features.runner import VideoJob, run_feature_batch
+from optimizer_pipeline.resources.features import AnthropicCreativeLabeler
 from optimizer_pipeline_tests.anthropic_server import (
     DEFAULT_API_KEY,
     AnthropicTestServer,
@@ -143,6 +144,7 @@ def server():
 
 def make_labeler(server: AnthropicTestServer, tmp_path: Path, **kwargs) -> AnthropicLabeler:
     kwargs.setdefault("api_key", DEFAULT_API_KEY)
+    kwargs.setdefault("model", AnthropicCreativeLabeler.model_fields["model"].default)
     return AnthropicLabeler(base_url=server.url, cache_dir=tmp_path / "labels", **kwargs)
 
 

@@ -44,9 +44,6 @@ from optimizer_pipeline.lib.features.labels.vocabulary import LABEL_FIELDS, labe
 
 log = logging.getLogger(__name__)
 
-#: Sonnet 4.6: forced tool choice works, and unlike ``claude-sonnet-4-5`` it is not past/near end of life
-#: (the installed SDK warns that ``claude-sonnet-4-5`` retires on 2026-11-30).
-DEFAULT_MODEL = "claude-sonnet-4-6"
 PROMPT_VERSION = "labels-v1"
 TOOL_NAME = "record_video_labels"
 MAX_IMAGES = 8
@@ -179,7 +176,7 @@ class AnthropicLabeler:
     def __init__(
         self,
         api_key: str,
-        model: str = DEFAULT_MODEL,
+        model: str,
         base_url: str | None = None,
         max_retries: int = 2,
         *,
