@@ -156,3 +156,41 @@ def test_unregistered_folders_and_deleted_clients(tmp_path, instance, clock):
     assert not after.run_requests
     assert "without a registered client (ignored): acme, ghost" in skip_text(after)
     assert load_cursor(after.cursor) == {}  # the deleted client's mark is dropped, the cursor stays small
+
+
+def _page_view(message_id: str) -> str:
+    event = {"messageId": message_id, "type": "page", "anonymousId": message_id, "timestamp": "2026-02-03T10:00:00Z"}
+    return json.dumps(event) + "\n"
+
+
+def test_a_sensor_run_reads_exactly_the_files_its_run_key_covers(tmp_path, instance, clock):
+    root = tmp_path / "inbox"
+    drop(root, "acme", "a.jsonl", _page_view("m-a"))
+    drop(root, "acme", "b.jsonl", _page_view("m-b"))
+    clock.advance(60)
+    [req] = tick(instance, root, None).run_requests
+    assert req.run_config == sensor_module.inbox_run_config(["a.jsonl", "b.jsonl"])
+
+    late = drop(root, "acme", "c.jsonl", _page_view("m-c"))  # lands between the tick and the run
+    resources = {"inbox": ConversionInbox(home=str(tmp_path), root=str(root)), "pii": PiiVault(home=str(tmp_path))}
+    resources["io_manager"] = ParquetIOManager(home=str(tmp_path))
+
+    def run(run_config: dict | None) -> dict:
+        result = dg.materialize(
+            [conversion_events], partition_key="acme", instance=instance, resources=resources, run_config=run_config
+        )
+        [mat] = [
+            m
+            for m in result.asset_materializations_for_node("conversion_events")
+            if m.asset_key.path == ["conversion_events"]
+        ]
+        return {k: v.value for k, v in mat.metadata.items()}
+
+    meta = run(req.run_config)
+    assert (meta["files"], meta["read"], meta["accepted"]) == (2, 2, 2)  # c.jsonl waits for its own run
+    assert run(None)["files"] == 3  # a materialisation by hand reads the whole folder
+
+    late.unlink()
+    (root / "acme" / "a.jsonl").unlink()  # inbox files must never be removed: a run naming one fails clearly
+    with pytest.raises(dg.Failure, match=r"no longer in .*a\.jsonl"):
+        run(req.run_config)

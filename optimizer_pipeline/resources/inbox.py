@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import dagster as dg
@@ -29,9 +30,19 @@ class ConversionInbox(dg.ConfigurableResource):
     def folder(self, client: str) -> Path:
         return self.root_dir / client
 
-    def files(self, client: str) -> list[Path]:
-        """Every event file of the client, as the parser reads them (sorted by name; temp names left out)."""
-        return read_inbox_files(self.folder(client))
+    def files(self, client: str, names: Sequence[str] | None = None) -> list[Path]:
+        """The client's event files the parser reads, sorted by name: exactly ``names`` when given (what a sensor's
+        run key covers), else every candidate file of the folder (a manual materialisation)."""
+        if names is None:
+            return read_inbox_files(self.folder(client))
+        paths = [self.folder(client) / name for name in sorted(set(names))]
+        missing = [p.name for p in paths if not p.is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"{len(missing)} event file(s) this run was started for are no longer in {self.folder(client)}: "
+                f"{', '.join(missing[:5])} (inbox files must never be moved or deleted)"
+            )
+        return paths
 
     def scan(self, client: str, now_ns: int) -> FolderScan:
         """Settled and pending candidates of the client's folder at ``now_ns`` (one ``os.scandir``)."""

@@ -2,8 +2,11 @@
 ``lib/testloop/conversions.py`` (parse, dedupe, pseudonymise), ``lib/testloop/attribution.py`` (stitching, last touch)
 and ``lib/testloop/source_counts.py`` (per traffic source and day).
 
-Every run recomputes the partition from ALL files in ``<inbox>/<client>/`` (dedupe by messageId across every file
-ever received), so replaying an inbox or re-running a partition writes identical Parquet files.
+Every run recomputes the partition from every file it covers (dedupe by messageId across every file ever received),
+so replaying an inbox or re-running a partition writes identical Parquet files. A run started by
+``conversion_inbox_sensor`` reads exactly the files its run key digests (passed as run config), so a file that lands
+between the tick and the run waits for the next run instead of entering under a key that does not name it; a run
+started by hand reads every event file of the folder.
 """
 
 from collections.abc import Iterator
@@ -25,6 +28,13 @@ from optimizer_pipeline.resources.registry import ClientRegistry
 KINDS = {"parquet", "duckdb"}
 #: Columns shown in previews: no anonymous ids, user id hashes or e-mail hashes.
 PREVIEW_COLUMNS = ["timestamp", "event", "utm_id", "order_id", "total", "currency", "source_file", "line"]
+
+
+class InboxFiles(dg.Config):
+    """Which inbox files a run reads: the list a sensor's run key covers, or (unset, e.g. a materialisation from
+    the UI) every event file in the client's folder."""
+
+    files: list[str] | None = None
 
 
 def _per_file(files: list, accepted: pd.DataFrame, rejected: pd.DataFrame) -> pd.DataFrame:
@@ -59,11 +69,14 @@ def _per_file(files: list, accepted: pd.DataFrame, rejected: pd.DataFrame) -> pd
     code_version="conversion-events-v1",
 )
 def conversion_events(
-    context: dg.AssetExecutionContext, inbox: ConversionInbox, pii: PiiVault
+    context: dg.AssetExecutionContext, config: InboxFiles, inbox: ConversionInbox, pii: PiiVault
 ) -> Iterator[dg.MaterializeResult]:
     """read = accepted + rejected + duplicates + ignored; nothing is dropped without being counted."""
     client = str(context.partition_key)
-    files = inbox.files(client)
+    try:
+        files = inbox.files(client, config.files)
+    except FileNotFoundError as exc:
+        raise dg.Failure(description=str(exc)) from exc
     salt = pii.salt(client)
     batch = parse_event_files(files, salt=salt)
     accepted = batch.accepted.to_pandas()

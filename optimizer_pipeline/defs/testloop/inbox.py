@@ -32,6 +32,11 @@ conversion_loop_job = dg.define_asset_job(
 )
 
 
+def inbox_run_config(files: list[str]) -> dict:
+    """Run config that makes ``conversion_events`` read exactly ``files`` (the set its run key digests)."""
+    return {"ops": {"conversion_events": {"config": {"files": files}}}}
+
+
 def _now_ns() -> int:
     return time.time_ns()
 
@@ -73,6 +78,7 @@ def conversion_inbox_sensor(context: dg.SensorEvaluationContext, inbox: Conversi
             dg.RunRequest(
                 run_key=found.run_key,
                 partition_key=client,
+                run_config=inbox_run_config(found.covered_names),
                 tags={"optimizer/trigger": "conversion_inbox", "optimizer/new_files": str(len(found.files))},
             )
         )

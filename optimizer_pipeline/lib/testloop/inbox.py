@@ -60,6 +60,12 @@ class NewFiles:
     mark: tuple[int, str]  # the high-water mark after this tick
     run_key: str
     remaining: int  # new settled files left for later ticks
+    covered: list[InboxFile] = field(default_factory=list)  # every file the run reads: what ``run_key`` digests
+
+    @property
+    def covered_names(self) -> list[str]:
+        """The names the run must read, sorted as the parser orders files."""
+        return sorted(f.name for f in self.covered)
 
 
 def is_candidate_name(name: str) -> bool:
@@ -114,7 +120,7 @@ def new_files(client: str, scan: FolderScan, mark: tuple[int, str] | None, *, li
     taken = fresh[:limit]
     new_mark = taken[-1].mark
     covered = [f for f in scan.settled if f.mark <= new_mark]
-    return NewFiles(taken, new_mark, run_key(client, covered), len(fresh) - len(taken))
+    return NewFiles(taken, new_mark, run_key(client, covered), len(fresh) - len(taken), covered)
 
 
 def load_cursor(cursor: str | None) -> dict[str, tuple[int, str]]:
