@@ -13,6 +13,15 @@ from optimizer_pipeline.lib.sample.corpus import DEFAULT_SEED, generate_sample_c
 
 #: Small enough to build in seconds, large enough that three buckets have 20+ videos per hashtag.
 TEST_SCALE = 0.4
+#: Modules that run the demo or the benchmarks end to end (minutes each): marked ``slow``. The README's test command
+#: runs them; ``pytest -m "not slow"`` is the quick loop while editing.
+SLOW_MODULES = ("test_demo_cli.py", "test_testloop_demo.py", "test_benchmarks_smoke.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
