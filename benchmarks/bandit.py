@@ -42,7 +42,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from optimizer_pipeline.lib.testloop.posteriors import BetaPrior, fit_prior
+from optimizer_pipeline.lib.testloop.prior import BetaPrior, fit_prior
 from optimizer_pipeline.lib.testloop.thompson import ThompsonSampler, recommend
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # ../shared/data beside the checkout

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from optimizer_pipeline.lib.testloop.conversions import read_inbox_files
+from optimizer_pipeline.lib.testloop.event_files import read_inbox_files
 from optimizer_pipeline.lib.testloop.inbox import FolderScan, scan_folder
 
 

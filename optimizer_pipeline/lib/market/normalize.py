@@ -21,14 +21,11 @@ Decisions (measured on the shared TikTok sets, see the tests):
 
 from __future__ import annotations
 
-import ast
 import json
-import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import numpy as np
@@ -44,6 +41,8 @@ from optimizer_pipeline.lib.market.display_counts import (
     parse_duration_series,
     parse_timestamp_series,
 )
+from optimizer_pipeline.lib.market.hashtags import hashtag_names
+from optimizer_pipeline.lib.market.video_ids import id_key, is_digit_id, timestamps_from_video_ids
 from optimizer_pipeline.lib.market.video_schema import REJECTED_COLUMNS, REJECTED_SCHEMA, VIDEO_COLUMNS, VIDEO_SCHEMA
 
 REASON_JSON = "unparseable JSON line"
@@ -84,9 +83,6 @@ COUNT_FIELDS: dict[str, str] = {
     "author_followers": "authorMeta.fans",
 }
 REQUIRED_COUNTS: tuple[str, ...] = ("likes", "comments", "shares")
-#: TikTok ids hold the creation unix second in their upper 32 bits; only trust results in this window.
-ID_TIMESTAMP_EARLIEST = pd.Timestamp("2016-01-01", tz="UTC")
-_DIGITS = re.compile(r"^\d+$")
 
 
 def reason_kind(reason: str) -> str:
@@ -129,59 +125,6 @@ class NormalizeResult:
     def counts_by_kind(self) -> dict[str, int]:
         """Rejections per reason constant (detail stripped), most frequent first."""
         return dict(Counter(reason_kind(r) for r in self.rejected["reason"].tolist()).most_common())
-
-
-def split_hashtag_text(text: str) -> list[Any]:
-    """Entries of a hashtag cell: a JSON or Python-literal list, else comma/space separated words."""
-    stripped = text.strip()
-    if stripped.startswith("["):
-        for loads in (json.loads, ast.literal_eval):
-            try:
-                parsed = loads(stripped)
-            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-                continue
-            if isinstance(parsed, list):
-                return parsed
-        stripped = stripped.strip("[]")
-    return [word for word in re.split(r"[,\s]+", stripped) if word]
-
-
-def hashtag_names(value: Any) -> list[str] | None:
-    """Lower-case names without '#', deduplicated in order; ``None`` when the source has no hashtag field."""
-    if value is None or (not isinstance(value, str | list | tuple | dict) and is_missing(value)):
-        return None
-    if isinstance(value, str):
-        entries: Any = split_hashtag_text(value)
-    elif isinstance(value, dict):
-        entries = [value]
-    else:
-        entries = value
-    names: dict[str, None] = {}
-    for entry in entries:
-        name = entry.get("name") if type(entry) is dict else entry
-        if type(name) is not str and (isinstance(name, dict | list) or is_missing(name)):
-            continue
-        clean = str(name).strip().lstrip("#").strip().lower()
-        if clean:
-            names[clean] = None
-    return list(names)
-
-
-def timestamps_from_video_ids(video_ids: list[str | None], latest: pd.Timestamp) -> pd.Series:
-    """Creation times encoded in TikTok ids (upper 32 bits = unix seconds); NaT when not digits or implausible."""
-    seconds = [int(i) >> 32 if i is not None and _DIGITS.match(i) and len(i) < 25 else -1 for i in video_ids]
-    stamps = pd.Series(pd.to_datetime(np.asarray(seconds, dtype="int64"), unit="s", utc=True)).dt.as_unit("us")
-    return stamps.where((stamps >= ID_TIMESTAMP_EARLIEST) & (stamps <= latest))
-
-
-def id_key(video_id: str) -> str:
-    """Duplicate-detection key: digits as-is, float-written ids rounded to their integer value."""
-    if _DIGITS.match(video_id):
-        return video_id
-    try:
-        return str(int(Decimal(video_id)))
-    except (InvalidOperation, ValueError, OverflowError):
-        return video_id
 
 
 def to_arrow(df: pd.DataFrame) -> pa.Table:
@@ -341,7 +284,7 @@ def _build_accepted(raw: dict[str, list[Any]], keep: np.ndarray, parsed: dict[st
     duration = take("duration")
     ids, authors = pick("video_id"), pick("author")
     urls = [
-        url or (f"https://www.tiktok.com/@{a}/video/{i}" if a and _DIGITS.match(i) else None)
+        url or (f"https://www.tiktok.com/@{a}/video/{i}" if a and is_digit_id(i) else None)
         for url, a, i in zip(pick("url"), authors, ids, strict=True)
     ]
     dims = {f: parse_count_series(pick(f))[0] for f in ("width", "height")}

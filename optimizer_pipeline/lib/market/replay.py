@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from optimizer_pipeline.lib.market.normalize import split_hashtag_text
+from optimizer_pipeline.lib.market.hashtags import split_hashtag_text
 
 SUPPORTED_FORMATS: tuple[str, ...] = (".json", ".jsonl", ".ndjson", ".csv")
 #: Keys of a JSON object that wrap the item list (``tiktok-scraper`` uses ``collector``).

@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +20,9 @@ from typing import Literal
 from urllib.parse import unquote, urlsplit
 
 import httpx
+
+from optimizer_pipeline.lib.core.atomic_files import atomic_output, atomic_write_bytes
+from optimizer_pipeline.lib.core.hashing import file_sha256, is_sha256_hex
 
 FetchStatus = Literal["local", "cached", "downloaded", "failed"]
 CHUNK = 1 << 16
@@ -147,8 +149,7 @@ class VideoCache:
         if not path.is_file():
             return _failed(video_id, f"local file {path} not found", 0)
         try:
-            with path.open("rb") as fh:
-                digest, size = _hash_stream(iter(lambda: fh.read(CHUNK), b""))
+            size, digest = path.stat().st_size, file_sha256(path)
         except OSError as exc:
             return _failed(video_id, f"cannot read local file {path}: {exc.strerror or exc}", 0)
         return FetchResult(video_id, "local", str(path), digest, size, None, 0)
@@ -175,12 +176,11 @@ class VideoCache:
             if size > max_bytes:
                 raise _Permanent(_too_big(size, max_bytes))
             with source.open("rb") as fh:
-                tmp, digest, size = self._spool(video_id, iter(lambda: fh.read(CHUNK), b""), max_bytes)
+                return self._store(video_id, iter(lambda: fh.read(CHUNK), b""), max_bytes, _redact(url), 1)
         except _Permanent as exc:
             return _failed(video_id, str(exc), 1)
         except OSError as exc:
             return _failed(video_id, f"cannot read local file {source}: {exc.strerror or exc}", 1)
-        return self._commit(video_id, tmp, digest, size, _redact(url), 1)
 
     def _download(
         self,
@@ -197,7 +197,7 @@ class VideoCache:
         with httpx.Client(timeout=httpx.Timeout(timeout_s), follow_redirects=True) as client:
             for attempt in range(1, attempts + 1):
                 try:
-                    tmp, digest, size = self._attempt(client, video_id, url, headers, max_bytes)
+                    return self._attempt(client, video_id, url, headers, max_bytes, attempt)
                 except _Permanent as exc:
                     return _failed(video_id, str(exc), attempt)
                 except _Retryable as exc:
@@ -205,12 +205,11 @@ class VideoCache:
                     if attempt < attempts:
                         time.sleep(backoff_s * 2 ** (attempt - 1))
                     continue
-                return self._commit(video_id, tmp, digest, size, _redact(url), attempt)
         return _failed(video_id, f"{reason} after {attempts} attempts", attempts)
 
     def _attempt(
-        self, client: httpx.Client, video_id: str, url: str, headers: dict, max_bytes: int
-    ) -> tuple[Path, str, int]:
+        self, client: httpx.Client, video_id: str, url: str, headers: dict, max_bytes: int, attempt: int
+    ) -> FetchResult:
         """One HTTP attempt, classified into success / :class:`_Retryable` / :class:`_Permanent`."""
         try:
             with client.stream("GET", url, headers=headers) as response:
@@ -226,7 +225,7 @@ class VideoCache:
                 length = response.headers.get("content-length")
                 if length and length.isdigit() and int(length) > max_bytes:
                     raise _Permanent(_too_big(int(length), max_bytes))
-                return self._spool(video_id, response.iter_bytes(CHUNK), max_bytes)
+                return self._store(video_id, response.iter_bytes(CHUNK), max_bytes, _redact(url), attempt)
         except httpx.TimeoutException as exc:
             raise _Retryable("timed out") from exc
         except httpx.TransportError as exc:
@@ -234,53 +233,41 @@ class VideoCache:
 
     # -- storage ---------------------------------------------------------------------------------------------
 
-    def _spool(self, video_id: str, chunks: Iterator[bytes], max_bytes: int) -> tuple[Path, str, int]:
-        """Write chunks to a temp file while hashing; on any problem the temp file is removed."""
-        fd, name = tempfile.mkstemp(dir=self.tmp_dir, prefix=f"{video_id}.", suffix=".part")
-        tmp = Path(name)
-        try:
-            hasher, size = hashlib.sha256(), 0
-            with os.fdopen(fd, "wb") as out:
-                for chunk in chunks:
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise _Permanent(_too_big(size, max_bytes, streamed=True))
-                    hasher.update(chunk)
-                    out.write(chunk)
-            if size == 0:
-                raise _Permanent("empty body")
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        return tmp, hasher.hexdigest(), size
+    def _store(self, video_id: str, chunks: Iterator[bytes], max_bytes: int, source: str, attempts: int) -> FetchResult:
+        """Stream chunks into a temp file in ``tmp/`` while hashing, rename it to its content address (or drop it
+        when those bytes are already stored), then write the index entry.
 
-    def _commit(self, video_id: str, tmp: Path, digest: str, size: int, source: str, attempts: int) -> FetchResult:
-        """Rename the temp file into its content address (or drop it if present), then write the index entry."""
-        obj = self._object_path(digest)
+        The object's name is its hash, known only once every byte is written, so the target is set at the end of the
+        :func:`atomic_output` block; on any problem the temp file is removed. Errors while writing the chunks
+        propagate (the caller classifies them); a failure to store the finished file is returned as a failure.
+        """
+        written = False
         try:
-            obj.parent.mkdir(parents=True, exist_ok=True)
-            if obj.exists():
-                tmp.unlink(missing_ok=True)
-                os.utime(obj)
-            else:
-                os.replace(tmp, obj)
+            with atomic_output(None, temp_dir=self.tmp_dir, prefix=f"{video_id}.", suffix=".part") as pending:
+                hasher, size = hashlib.sha256(), 0
+                with pending.path.open("wb") as out:
+                    for chunk in chunks:
+                        size += len(chunk)
+                        if size > max_bytes:
+                            raise _Permanent(_too_big(size, max_bytes, streamed=True))
+                        hasher.update(chunk)
+                        out.write(chunk)
+                if size == 0:
+                    raise _Permanent("empty body")
+                written, digest = True, hasher.hexdigest()
+                pending.target = obj = self._object_path(digest)
+                if obj.exists():
+                    pending.discard()
+                    os.utime(obj)
             entry = {"video_id": video_id, "sha256": digest, "size_bytes": size, "source": source}
             entry["fetched_at"] = time.time()
-            self._write_atomic(self.index_dir / f"{video_id}.json", json.dumps(entry, sort_keys=True).encode())
+            index = json.dumps(entry, sort_keys=True).encode()
+            atomic_write_bytes(self.index_dir / f"{video_id}.json", index, temp_dir=self.tmp_dir)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
+            if not written:
+                raise
             return _failed(video_id, f"cannot store video: {exc.strerror or exc}", attempts)
         return FetchResult(video_id, "downloaded", str(obj), digest, size, None, attempts)
-
-    def _write_atomic(self, target: Path, data: bytes) -> None:
-        fd, name = tempfile.mkstemp(dir=self.tmp_dir, prefix=f"{target.stem}.", suffix=".idx")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-            os.replace(name, target)
-        except BaseException:
-            Path(name).unlink(missing_ok=True)
-            raise
 
     def _object_path(self, digest: str) -> Path:
         return self.objects_dir / digest[:2] / f"{digest}.mp4"
@@ -290,19 +277,11 @@ class VideoCache:
         try:
             entry = json.loads(entry_path.read_text())
             digest, size = str(entry["sha256"]), int(entry["size_bytes"])
-            if not re.fullmatch(r"[0-9a-f]{64}", digest):
+            if not is_sha256_hex(digest):
                 return None
             return entry if self._object_path(digest).stat().st_size == size else None
         except (OSError, ValueError, KeyError, TypeError):
             return None
-
-
-def _hash_stream(chunks: Iterator[bytes]) -> tuple[str, int]:
-    hasher, size = hashlib.sha256(), 0
-    for chunk in chunks:
-        hasher.update(chunk)
-        size += len(chunk)
-    return hasher.hexdigest(), size
 
 
 def _failed(video_id: str, reason: str, attempts: int) -> FetchResult:

@@ -41,17 +41,16 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from optimizer_pipeline.lib.features.dictionary import FEATURE_DICTIONARY
 from optimizer_pipeline.lib.features.labels.vocabulary import LABEL_FIELDS
-from optimizer_pipeline.lib.patterns.pattern_stats import (
-    bh_qvalues,
-    chi2_categorical,
-    fisher_binary,
-    lift,
-    mann_whitney,
-)
+from optimizer_pipeline.lib.patterns.binary_tests import fisher_binary, lift
+from optimizer_pipeline.lib.patterns.categorical_tests import chi2_categorical
+from optimizer_pipeline.lib.patterns.continuous_tests import mann_whitney
+from optimizer_pipeline.lib.patterns.multiplicity import bh_qvalues
+from optimizer_pipeline.lib.patterns.pattern_sentences import pattern_sentence, pattern_text
+from optimizer_pipeline.lib.patterns.tier_comparison import effect_sign
+from optimizer_pipeline.lib.patterns.trend_tests import trend_test
 
 TOP_SHARE, MIDDLE_FROM, MIDDLE_TO, BOTTOM_FROM = 0.10, 0.30, 0.70, 0.70
 MIN_TOP_TIER = 10
@@ -187,10 +186,6 @@ def _compare(x: pd.Series, kind: str, a: np.ndarray, b: np.ndarray):
     return mann_whitney(v[a], v[b])
 
 
-def _sign(effect: float) -> int:
-    return 0 if not np.isfinite(effect) or abs(effect) < 1e-12 else (1 if effect > 0 else -1)
-
-
 def compare_bucket(frame: pd.DataFrame, bucket: str, *, drivers: Mapping[str, bool] | None = None) -> pd.DataFrame:
     """One row per tested feature of one bucket (PATTERN_COLUMNS), without the cross-bucket ``consistent`` signal,
     the evidence label and the sentence (see :func:`label_evidence`)."""
@@ -282,59 +277,11 @@ def compare_bucket(frame: pd.DataFrame, bucket: str, *, drivers: Mapping[str, bo
     return pd.DataFrame(out)
 
 
-def trend_test(x: pd.Series, kind: str, score: np.ndarray, *, seed: int = 0) -> tuple[str, float, int]:
-    """(test name, two-sided p, trend sign: +1 rising towards the top tier, 0 none or categorical) of the feature's
-    shift across the ordered tiers (``score`` 0 bottom, 1 middle, 2 top,
-    only for videos in a tier): one test per feature that uses all three tiers.
-
-    binary: Cochran-Armitage chi-square test for trend (1 df); continuous: Jonckheere-Terpstra, computed as Kendall's
-    tau-b between value and tier (the same test, ties handled); categorical: chi-square test of independence on the
-    levels x tiers table, with a permutation p-value (2,000 shuffles) when expected counts are small."""
-    if kind == "binary":
-        v = (x.to_numpy(dtype=float) > 0.5).astype(float)
-        n_i = np.array([(score == k).sum() for k in range(3)], dtype=float)
-        x_i = np.array([v[score == k].sum() for k in range(3)], dtype=float)
-        t, big_n, pbar = np.arange(3.0), n_i.sum(), v.mean()
-        var = pbar * (1 - pbar) * (np.sum(t * t * n_i) - np.sum(t * n_i) ** 2 / big_n)
-        if var <= 0:
-            return "cochran-armitage", 1.0, 0
-        z = np.sum(t * (x_i - n_i * pbar)) / math.sqrt(var)
-        return "cochran-armitage", float(2 * stats.norm.sf(abs(z))), _sign(z)
-    if kind == "continuous":
-        res = stats.kendalltau(score, x.to_numpy(dtype=float), variant="b")
-        if not np.isfinite(res.pvalue):
-            return "jonckheere-terpstra", 1.0, 0
-        return "jonckheere-terpstra", float(res.pvalue), _sign(float(res.statistic))
-    codes = pd.Categorical(x.astype(str)).codes.astype(np.int64)
-    n_levels = int(codes.max()) + 1
-    score = np.asarray(score, dtype=np.int64)
-
-    def table_of(tiers: np.ndarray) -> np.ndarray:
-        return np.bincount(codes * 3 + tiers, minlength=n_levels * 3).reshape(n_levels, 3)
-
-    table = table_of(score)
-    table = table[table.sum(axis=1) > 0][:, table.sum(axis=0) > 0]
-    if table.shape[0] < 2 or table.shape[1] < 2:
-        return "chi2", 1.0, 0
-    chi2, p, _, expected = stats.chi2_contingency(table, correction=False)
-    if (expected < 5).mean() <= 0.2:
-        return "chi2", float(p), 0
-    rng = np.random.default_rng(seed)
-    full = table_of(score)
-    expected_full = full.sum(axis=1, keepdims=True) * full.sum(axis=0, keepdims=True) / full.sum()
-    keep = expected_full > 0
-    hits = 0
-    for _ in range(2000):
-        t = table_of(rng.permutation(score))
-        hits += np.sum((t[keep] - expected_full[keep]) ** 2 / expected_full[keep]) >= chi2 - 1e-9
-    return "chi2-permutation", (hits + 1) / 2001, 0
-
-
 def _categorical_sign(cmp) -> int:
     """Direction of one comparison: the effect's sign (Cramér's V has none: use the top level's prevalence gap)."""
     if cmp.effect_name == "cramer's v":
-        return _sign(cmp.prevalence_top - cmp.prevalence_ref)
-    return _sign(cmp.effect)
+        return effect_sign(cmp.prevalence_top - cmp.prevalence_ref)
+    return effect_sign(cmp.effect)
 
 
 def trend_summary(frame: pd.DataFrame) -> pd.DataFrame:
@@ -406,8 +353,8 @@ def label_evidence(
         rows["classification"] = np.select(
             [rare, rows["evidence"] == "none", helpful], ["too rare", "neutral", "pattern"], "anti-pattern"
         )
-        rows["pattern"] = [_pattern_text(r) for r in rows.itertuples()]
-        rows["sentence"] = [_sentence(r) for r in rows.itertuples()]
+        rows["pattern"] = [pattern_text(r) for r in rows.itertuples()]
+        rows["sentence"] = [pattern_sentence(r) for r in rows.itertuples()]
         rows["_order"] = rows["evidence"].map({e: i for i, e in enumerate(EVIDENCE_LEVELS)})
         rows = rows.sort_values(["_order", "q_value", "feature"], kind="mergesort").drop(columns="_order")
         out[bucket] = rows[[*PATTERN_COLUMNS, "n_pattern"]].reset_index(drop=True)
@@ -422,41 +369,6 @@ def _evidence(q: float, p: float, k: int) -> str:
     if q < Q_EMERGING and k >= 2:
         return "EMERGING"
     return "none"
-
-
-def _fmt_value(value: float, unit: str) -> str:
-    if unit == "share":
-        return f"{value:.0%}"
-    if unit in {"cuts", "fades", "words", "faces"} or float(value).is_integer():
-        return f"{value:g}"
-    return f"{value:.3g}"
-
-
-def _pattern_text(r) -> str:
-    spec = FEATURE_DICTIONARY.get(r.feature)
-    if r.kind == "categorical":
-        return f"{r.feature.replace('_', ' ')} = {r.threshold}"
-    if r.kind == "binary":
-        return spec.phrase if spec else r.feature
-    unit = spec.unit if spec else ""
-    shown_unit = "" if unit in {"share", "0-1", "ratio", "w/h"} else f" {unit}"
-    return f"{spec.phrase if spec else r.feature} >= {_fmt_value(float(r.threshold), unit)}{shown_unit}"
-
-
-def _sentence(r) -> str:
-    """The actionable line a report prints, with its numbers; no raw column names."""
-    text = _pattern_text(r)
-    lead = text[0].upper() + text[1:]
-    if r.direction == "lower":
-        lead = f"Avoid {text}"
-    q = f"q = {r.q_value:.2g}" if r.q_value >= 0.001 else "q < 0.001"
-    return (
-        f"{lead}: {r.value_top:.0%} of top videos vs {r.value_middle:.0%} of average ones and "
-        f"{r.value_bottom:.0%} of the bottom 30% ({r.lift:.1f}x lift, {q}; {r.evidence.lower()} evidence)"
-        if r.evidence != "none"
-        else f"{lead}: {r.value_top:.0%} of top videos vs {r.value_middle:.0%} of average ones "
-        f"({r.lift:.1f}x lift, {q}; no claim)"
-    )
 
 
 def bucket_patterns(

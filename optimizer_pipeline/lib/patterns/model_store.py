@@ -16,15 +16,11 @@ sidecar, so a crash in between leaves a hash mismatch that load refuses, never a
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import platform
-import tempfile
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import joblib
 import numpy as np
@@ -32,10 +28,12 @@ import pandas as pd
 import scipy
 import sklearn
 
+from optimizer_pipeline.lib.core.atomic_files import atomic_output, atomic_write_text
+from optimizer_pipeline.lib.core.hashing import file_sha256
+
 FORMAT_VERSION = 1
 MODEL_SUFFIX = ".joblib"
 SIDECAR_SUFFIX = ".json"
-_HASH_CHUNK = 1 << 20
 
 
 class ModelStoreError(RuntimeError):
@@ -79,31 +77,13 @@ def model_paths(store_root: Path, key: str) -> tuple[Path, Path]:
     return resolved[0], resolved[1]
 
 
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_HASH_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _atomic_write(target: Path, write: Callable[[IO[bytes]], None]) -> str:
-    """Write through a temporary sibling, fsync, then rename over ``target``: readers see old or new, never half.
-
-    Returns the sha256 of the bytes as written, hashed before the rename so the digest is of our own file.
-    """
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        digest = sha256_file(Path(tmp))
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _write_model(target: Path, estimators: dict[str, Any]) -> str:
+    """Dump ``estimators`` atomically; returns the sha256 of the bytes as written, hashed before the rename so the
+    digest is of our own file (not of whatever a concurrent writer may have renamed into place since)."""
+    with atomic_output(target) as pending:
+        with pending.path.open("wb") as handle:
+            joblib.dump(estimators, handle, compress=3)
+        digest = file_sha256(pending.path)
     return digest
 
 
@@ -144,10 +124,10 @@ def save_model(
     model_path.parent.mkdir(parents=True, exist_ok=True)
     if model_paths(store_root, key)[0] != model_path:  # a folder swapped for a symlink meanwhile
         raise ModelStoreError(f"model key {key!r} changed location while saving: refusing to write")
-    meta["sha256"] = _atomic_write(model_path, lambda handle: joblib.dump(estimators, handle, compress=3))
+    meta["sha256"] = _write_model(model_path, estimators)
     meta["size_bytes"] = model_path.stat().st_size
     sidecar = json.dumps(meta, indent=2, sort_keys=True, allow_nan=False)
-    _atomic_write(sidecar_path, lambda handle: handle.write(sidecar.encode("utf-8")))
+    atomic_write_text(sidecar_path, sidecar)
     return model_path
 
 
@@ -177,7 +157,7 @@ def load_model(store_root: Path, key: str, *, code_version: str | None = None) -
         raise ModelStoreError(f"sidecar of model {key!r} belongs to key {meta.get('key')!r}: files were moved or mixed")
     if not model_path.is_file():
         raise ModelStoreError(f"model {key!r} has a sidecar but no {model_path.name}")
-    actual = sha256_file(model_path)
+    actual = file_sha256(model_path)
     if actual != meta["sha256"]:
         raise ModelStoreError(
             f"model {key!r} failed its integrity check: sha256 {actual} != {meta['sha256']} recorded at save; "

@@ -26,7 +26,6 @@ client's inbox and a ``truth`` dict that says exactly what a correct pipeline mu
 from __future__ import annotations
 
 import json
-import os
 import random
 from collections import Counter, defaultdict
 from collections.abc import Mapping
@@ -36,6 +35,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from optimizer_pipeline.lib.core.atomic_files import atomic_write_bytes
 
 LANDING = "https://shop.example.com/"
 CURRENCY = "EUR"
@@ -321,9 +322,7 @@ def write_inbox_batch(folder: str | Path, files: Mapping[str, list[str]]) -> lis
         if path.exists() and path.read_bytes() == data:
             out.append(path)
             continue
-        tmp = folder / f".{name}.{os.getpid()}.tmp"
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        atomic_write_bytes(path, data)
         out.append(path)
     return out
 

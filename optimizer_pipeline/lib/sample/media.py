@@ -22,13 +22,14 @@ What an extractor can measure, by construction:
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import av
 import cv2
 import numpy as np
+
+from optimizer_pipeline.lib.core.atomic_files import atomic_output
 
 FPS = 12
 WIDTH = 144
@@ -326,32 +327,31 @@ def render_video(path: str | Path, plan: VideoPlan) -> Path:
     One encoder thread each, so the bytes depend on the plan only (checked by the tests across processes)."""
     path = Path(path)
     cv2.setNumThreads(1)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.mp4")
-    container = av.open(str(tmp), "w", format="mp4")
-    try:
-        vstream = container.add_stream("libx264", rate=FPS, options={"preset": "ultrafast", "crf": "26"})
-        vstream.width, vstream.height, vstream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        vstream.codec_context.thread_count = 1
-        astream = None
-        if plan.has_audio:
-            astream = container.add_stream("aac", rate=SAMPLE_RATE, options={"aac_coder": "fast"})
-            astream.codec_context.bit_rate = 12000  # beats survive; 3x cheaper to encode than 32k
-            astream.layout = "mono"
-            astream.codec_context.thread_count = 1
-        for i, img in enumerate(render_frames(plan)):
-            # OpenCV's I420 is limited-range BT.601, what decoders assume: cheaper than swscale's bgr24 path
-            frame = av.VideoFrame.from_ndarray(cv2.cvtColor(img, cv2.COLOR_BGR2YUV_I420), format="yuv420p")
-            frame.pts = i
-            container.mux(vstream.encode(frame))
-        container.mux(vstream.encode(None))
-        if astream is not None:
-            samples = synthesize_audio(plan)
-            aframe = av.AudioFrame.from_ndarray(samples[None, :], format="fltp", layout="mono")
-            aframe.sample_rate = SAMPLE_RATE
-            aframe.pts = 0
-            container.mux(astream.encode(aframe))
-            container.mux(astream.encode(None))
-    finally:
-        container.close()
-    os.replace(tmp, path)
+    with atomic_output(path, prefix=f".{path.stem}.", suffix=".tmp.mp4") as pending:
+        container = av.open(str(pending.path), "w", format="mp4")
+        try:
+            vstream = container.add_stream("libx264", rate=FPS, options={"preset": "ultrafast", "crf": "26"})
+            vstream.width, vstream.height, vstream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+            vstream.codec_context.thread_count = 1
+            astream = None
+            if plan.has_audio:
+                astream = container.add_stream("aac", rate=SAMPLE_RATE, options={"aac_coder": "fast"})
+                astream.codec_context.bit_rate = 12000  # beats survive; 3x cheaper to encode than 32k
+                astream.layout = "mono"
+                astream.codec_context.thread_count = 1
+            for i, img in enumerate(render_frames(plan)):
+                # OpenCV's I420 is limited-range BT.601, what decoders assume: cheaper than swscale's bgr24 path
+                frame = av.VideoFrame.from_ndarray(cv2.cvtColor(img, cv2.COLOR_BGR2YUV_I420), format="yuv420p")
+                frame.pts = i
+                container.mux(vstream.encode(frame))
+            container.mux(vstream.encode(None))
+            if astream is not None:
+                samples = synthesize_audio(plan)
+                aframe = av.AudioFrame.from_ndarray(samples[None, :], format="fltp", layout="mono")
+                aframe.sample_rate = SAMPLE_RATE
+                aframe.pts = 0
+                container.mux(astream.encode(aframe))
+                container.mux(astream.encode(None))
+        finally:
+            container.close()
     return path

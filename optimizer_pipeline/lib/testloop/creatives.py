@@ -27,14 +27,13 @@ from typing import Any
 import pandas as pd
 
 from optimizer_pipeline.lib.core.yaml_files import read_yaml
-from optimizer_pipeline.lib.features.labels.vocabulary import LABEL_FIELDS, PACING, PATTERN_TAGS, pattern_key
+from optimizer_pipeline.lib.testloop.pattern_hash import PATTERN_VALUES, full_pattern_hash
 
 CREATIVE_STATUSES: tuple[str, ...] = ("draft", "active", "paused", "retired")
 ACTIVE = "active"
-#: Allowed values per tag field, in pattern-key order (hook, emotion, pacing, pain point, CTA).
-TAG_VALUES: Mapping[str, tuple[str, ...]] = {
-    field: (PACING if field == "pacing" else LABEL_FIELDS[field]) for field, _ in PATTERN_TAGS
-}
+#: Allowed values per tag field, in pattern-hash order (hook, emotion, pacing, pain point, CTA): a creative's tags
+#: are exactly the attributes of its pattern hash.
+TAG_VALUES: Mapping[str, tuple[str, ...]] = PATTERN_VALUES
 TAG_FIELDS: tuple[str, ...] = tuple(TAG_VALUES)
 CREATIVE_COLUMNS: tuple[str, ...] = ("creative_id", "name", "video_path", "status", *TAG_FIELDS, "pattern_hash")
 REJECTED_COLUMNS: tuple[str, ...] = ("source_file", "entry", "creative_id", "field", "reason", "raw")
@@ -164,7 +163,7 @@ def _row(raw: dict[str, Any], base_dir: Path | None) -> dict[str, Any]:
         "video_path": str(video),
         "status": normalize_tag(raw["status"]),
         **tags,
-        "pattern_hash": pattern_key(tags),
+        "pattern_hash": full_pattern_hash(tags),
     }
 
 

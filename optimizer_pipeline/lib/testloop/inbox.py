@@ -2,7 +2,7 @@
 
 Pure logic (``os.scandir`` of one folder level, no parsing, no Dagster), so a sensor tick stays cheap and testable.
 
-* A file is a *candidate* when :func:`optimizer_pipeline.lib.testloop.conversions.read_inbox_files` would read it: a
+* A file is a *candidate* when :func:`optimizer_pipeline.lib.testloop.event_files.read_inbox_files` would read it: a
   ``.jsonl`` / ``.ndjson`` / ``.json`` regular file, not hidden (``.x``), not an editor backup (``x~``). In-flight
   uploads (``x.tmp``, ``x.part``, ``x.partial``, ``x.crdownload``) never have one of those suffixes.
 * Its *arrival* is ``max(mtime, ctime)`` in nanoseconds: a rename into the folder updates ctime but keeps mtime
@@ -24,7 +24,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from optimizer_pipeline.lib.testloop.conversions import INBOX_SUFFIXES
+from optimizer_pipeline.lib.testloop.event_files import INBOX_SUFFIXES
 
 CURSOR_VERSION = 1
 

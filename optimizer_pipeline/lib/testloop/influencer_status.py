@@ -10,7 +10,6 @@ an entry that is not a valid transition when replayed is reported, not applied.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 from collections.abc import Iterable, Mapping
@@ -18,6 +17,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from optimizer_pipeline.lib.core.hashing import file_sha256
 
 POTENTIAL, CONTACTED, AGREED, POSTED, REJECTED = "potential", "contacted", "agreed", "posted", "rejected"
 STATUSES: tuple[str, ...] = (POTENTIAL, CONTACTED, AGREED, POSTED, REJECTED)
@@ -67,7 +68,7 @@ def log_fingerprint(path: Path) -> str | None:
     Content, not mtime: a touched but unchanged log is not a change, and the same content always gives the same
     fingerprint, so a run key built from it never repeats a run."""
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        return file_sha256(path)
     except FileNotFoundError:
         return None
 

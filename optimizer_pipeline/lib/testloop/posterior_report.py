@@ -19,15 +19,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from optimizer_pipeline.lib.testloop.posteriors import (
-    POSTERIOR_COLUMNS,
-    BetaPrior,
-    LooResult,
-    fit_prior,
-    leave_one_pattern_out,
-    posterior_table,
-    predict_rate,
-)
+from optimizer_pipeline.lib.testloop.backoff import LooResult, leave_one_pattern_out, predict_rate
+from optimizer_pipeline.lib.testloop.posteriors import POSTERIOR_COLUMNS, posterior_table
+from optimizer_pipeline.lib.testloop.prior import BetaPrior, fit_prior
 from optimizer_pipeline.lib.testloop.thompson import recommend
 
 PREDICTION_COLUMNS = ["predicted_mean", "predicted_ci_low", "predicted_ci_high", "prediction_method"]

@@ -30,13 +30,6 @@ from optimizer_pipeline.lib.testloop.redaction import redact_emails
 from optimizer_pipeline.lib.testloop.traffic_sources import kept_pairs, plan
 
 
-def previous_table(home: str | Path, client: str) -> pd.DataFrame | None:
-    """The last materialised ``traffic_sources`` of the client (the documented layout ``data/<asset>/<key>.parquet``
-    of the project's IO manager), whose links that may have gone out the asset pins too; None before the first."""
-    path = Path(home) / "data" / "traffic_sources" / f"{client}.parquet"
-    return pd.read_parquet(path) if path.exists() else None
-
-
 def record_status(
     registry: Registry,
     client_slug: str,
@@ -45,10 +38,15 @@ def record_status(
     status: str,
     *,
     home: str | Path,
+    previous: pd.DataFrame | None,
     note: str = "",
     at: datetime | None = None,
 ) -> tuple[StatusEntry, str, Path]:
     """Append ``handle × creative_id → status`` to the client's log; returns (entry, previous status, log path).
+
+    ``previous`` is the client's last materialised ``traffic_sources`` table (None before the first): the links that
+    may have gone out, which the asset pins too. The caller loads it (``resources/parquet_io.py::read_asset``), so the
+    storage layout is not spelled out here.
 
     Raises :class:`StatusError` (unknown client, handle or creative, no such assignment, invalid transition) or
     ``ValueError`` from the registry, roster or creatives file, each with a message fit for the command line.
@@ -69,7 +67,6 @@ def record_status(
     path = status_log_path(home, client.slug)
     entries, _ = read_log(path)
     eligible = [i.handle for i in roster.influencers if ineligibility(i, settings) is None]
-    previous = previous_table(home, client.slug)
     the_plan = plan(
         {i.handle: i.status for i in roster.influencers}, eligible, creatives, settings.creatives_per_influencer,
         entries, kept_pairs(previous),

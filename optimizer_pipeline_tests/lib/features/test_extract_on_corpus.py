@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from optimizer_pipeline.lib.features import analyze_video
+from optimizer_pipeline.lib.sample.design import SILENCE_RANGE
 from optimizer_pipeline.lib.sample.media import FPS, plan_video, render_video
 
 DESIGNS = [
@@ -19,7 +20,7 @@ DESIGNS = [
         colorfulness_mean=0.9,
         motion_mean=5.5,
         has_audio=1,
-        silence_ratio=0.3,
+        silence_ratio=0.45,  # near the top of the generator's SILENCE_RANGE
     ),
     dict(
         hook_cut_count=0,
@@ -68,6 +69,11 @@ def corpus(tmp_path_factory):
         path = render_video(tmp_path_factory.mktemp("corpus") / f"v{i}.mp4", plan)
         out.append((design, plan, analyze_video(path)))
     return out
+
+
+def test_designs_span_the_generator_ranges():
+    silences = [d["silence_ratio"] for d in DESIGNS if d["has_audio"]]
+    assert min(silences) == SILENCE_RANGE[0] and max(silences) >= 0.9 * SILENCE_RANGE[1]
 
 
 def test_planted_values_are_recovered(corpus):

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from optimizer_pipeline.lib.features.labels import LABEL_FIELDS, label_problems, pattern_key, rule_based_labels
+from optimizer_pipeline.lib.features.labels import LABEL_FIELDS, label_problems, rule_based_labels
 from optimizer_pipeline.lib.features.labels.anthropic_labels import TOOL_NAME, AnthropicLabeler, label_schema
 from optimizer_pipeline.lib.features.labels.keyframes import KeyframeError, keyframes_jpeg
 from optimizer_pipeline.lib.features.labels.vocabulary import CTA_TYPES, EMOTIONS, HOOK_TYPES, PACING, PAIN_POINTS
@@ -41,9 +41,6 @@ def test_vocabulary_is_the_single_source_of_allowed_values() -> None:
     assert "none" in HOOK_TYPES and "none" in EMOTIONS and "none" in CTA_TYPES and "none" in PAIN_POINTS
     assert PACING == ("fast", "medium", "slow")
     assert list(LABEL_FIELDS) == ["hook_type", "emotion", "cta_type", "pain_point"]
-    assert pattern_key({**GOOD, "pacing": "fast"}) == "hook:question|emo:curiosity|pace:fast|pain:no_time|cta:urgency"
-    with pytest.raises(ValueError, match="pacing"):
-        pattern_key(GOOD)
     assert label_problems(GOOD) == []
     assert label_problems({**GOOD, "emotion": "joy"}) == ["emotion='joy' is not one of " + str(list(EMOTIONS))]
     assert label_problems({"hook_type": "pov"}) == [

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
+from optimizer_pipeline.lib.features.feature_cache import feature_cache_path
 from optimizer_pipeline.lib.features.labels import rule_based_labels
 from optimizer_pipeline.lib.features.runner import (
     FeatureBatchError,
     FeatureVersionMismatch,
     VideoJob,
-    feature_cache_path,
     run_feature_batch,
 )
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -95,13 +92,3 @@ def test_bins_and_density():
     density = event_density([1.0, 1.2, 4.0], 6.0)
     assert density[2] == pytest.approx(1.0)  # bin centred on 1.25 s: two cuts in [0.25, 2.25)
     assert density[-1] == 0.0
-
-
-def test_no_dagster_in_features_package():
-    pkg = Path(__file__).resolve().parents[3] / "optimizer_pipeline" / "lib" / "features"
-    for py in pkg.glob("*.py"):
-        tree = ast.parse(py.read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import | ast.ImportFrom):
-                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
-                assert not any(n.split(".")[0] == "dagster" for n in names), py.name

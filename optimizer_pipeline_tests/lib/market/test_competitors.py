@@ -12,14 +12,13 @@ import pytest
 from optimizer_pipeline.lib.core.slugs import split_client_hashtag
 from optimizer_pipeline.lib.market.competitors import STRATEGY_COLUMNS, hashtag_strategy, top_hashtags
 from optimizer_pipeline.lib.registry.clients import SAMPLE_CLIENTS_FILE, RegistryError, load_registry
-from optimizer_pipeline.lib.sample.corpus import (
-    DEFAULT_SEED,
+from optimizer_pipeline.lib.sample.competitor_items import (
     SAMPLE_COMPETITORS,
     build_competitor_items,
-    build_corpus,
     competitor_profile,
     write_competitor_items,
 )
+from optimizer_pipeline.lib.sample.corpus import DEFAULT_SEED, build_corpus
 
 REGISTRY = """
 defaults:

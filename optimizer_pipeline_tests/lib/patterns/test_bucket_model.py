@@ -17,23 +17,22 @@ from sklearn.tree import DecisionTreeRegressor
 
 from optimizer_pipeline.lib.market.normalize import normalize_items
 from optimizer_pipeline.lib.market.replay import read_export
-from optimizer_pipeline.lib.patterns import bucket_model as bm
+from optimizer_pipeline.lib.patterns import model_importance
 from optimizer_pipeline.lib.patterns.bucket_model import (
     CLUSTER_COLUMNS,
-    IMPORTANCE_COLUMNS,
-    METRIC_COLUMNS,
-    PREDICTIVE_MODELS,
     BucketModelResult,
-    build_pipeline,
-    cv_plan,
     fit_bucket_model,
     insufficient,
-    permutation_importance_batched,
     predict_log_er,
-    ridge_path_predict,
-    silhouette_or_zero,
-    weighted_spearman,
 )
+from optimizer_pipeline.lib.patterns.model_estimators import PREDICTIVE_MODELS, build_pipeline, ridge_path_predict
+from optimizer_pipeline.lib.patterns.model_importance import (
+    IMPORTANCE_COLUMNS,
+    permutation_importance_batched,
+    silhouette_or_zero,
+)
+from optimizer_pipeline.lib.patterns.model_metrics import METRIC_COLUMNS, weighted_spearman
+from optimizer_pipeline.lib.patterns.model_validation import cv_plan
 from optimizer_pipeline_tests.shared_data import shared_data
 
 SCRAPED = pd.Timestamp("2025-06-01", tz="UTC")
@@ -299,8 +298,8 @@ def test_silhouette_undefined_is_zero_with_a_note() -> None:
 
 
 def test_top_k_votes_skip_zero_scores() -> None:
-    assert bm._top_k(np.array([0.0, 0.3, 0.3, 0.1]), 2).tolist() == [False, True, True, False]
-    assert bm._top_k(np.array([0.0, 0.0, 0.2]), 3).tolist() == [False, False, True]
+    assert model_importance._top_k(np.array([0.0, 0.3, 0.3, 0.1]), 2).tolist() == [False, True, True, False]
+    assert model_importance._top_k(np.array([0.0, 0.0, 0.2]), 3).tolist() == [False, False, True]
 
 
 # --- real data ----------------------------------------------------------------------------------------------------

@@ -18,8 +18,8 @@ from optimizer_pipeline.lib.patterns.evidence import (
     compare_bucket,
     evidence_changes,
     tier_sizes,
-    trend_test,
 )
+from optimizer_pipeline.lib.patterns.trend_tests import trend_test
 from optimizer_pipeline.lib.sample.corpus import build_corpus
 from optimizer_pipeline.lib.sample.recovery import design_frames, score_recovery
 

@@ -15,6 +15,7 @@ import sklearn
 from sklearn.linear_model import Ridge
 from sklearn.preprocessing import RobustScaler
 
+from optimizer_pipeline.lib.core.hashing import file_sha256
 from optimizer_pipeline.lib.patterns import model_store
 from optimizer_pipeline.lib.patterns.bucket_model import fit_bucket_model, predict_log_er
 from optimizer_pipeline.lib.patterns.model_store import ModelStoreError, load_model, read_metadata, save_model
@@ -77,7 +78,7 @@ def test_round_trip_with_provenance(tmp_path: Path, estimators: dict) -> None:
     assert meta["key"] == KEY and meta["code_version"] == "abc123" and meta["feature_names"] == FEATURES
     assert meta["versions"]["sklearn"] == sklearn.__version__
     assert set(meta["versions"]) == {"python", "sklearn", "numpy", "pandas", "scipy", "joblib"}
-    assert meta["sha256"] == model_store.sha256_file(path) and meta["size_bytes"] == path.stat().st_size
+    assert meta["sha256"] == file_sha256(path) and meta["size_bytes"] == path.stat().st_size
     assert meta["estimators"] == {"scaler": "RobustScaler", "linear": "Ridge"}
     assert meta["extra"] == {"r2": 0.12} and meta["created_at"].endswith("+00:00")
     assert load_model(root, KEY)[1] == meta  # code_version is optional on load

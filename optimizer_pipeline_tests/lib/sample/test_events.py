@@ -10,8 +10,10 @@ import pytest
 
 from optimizer_pipeline.lib.sample.events import generate_events, write_inbox_batch, write_truth
 from optimizer_pipeline.lib.testloop.attribution import attribute_orders
-from optimizer_pipeline.lib.testloop.conversions import parse_event_files, read_inbox_files
-from optimizer_pipeline.lib.testloop.posteriors import fit_prior, posterior_table
+from optimizer_pipeline.lib.testloop.conversions import parse_event_files
+from optimizer_pipeline.lib.testloop.event_files import read_inbox_files
+from optimizer_pipeline.lib.testloop.posteriors import posterior_table
+from optimizer_pipeline.lib.testloop.prior import fit_prior
 from optimizer_pipeline.lib.testloop.source_counts import daily_source_counts
 
 SALT = b"e" * 32

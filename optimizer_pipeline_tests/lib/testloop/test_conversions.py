@@ -8,12 +8,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from optimizer_pipeline.lib.testloop.conversions import (
-    ACCEPTED_COLUMNS,
-    hmac_hex,
-    parse_event_files,
-    read_inbox_files,
-)
+from optimizer_pipeline.lib.testloop.conversions import ACCEPTED_COLUMNS, hmac_hex, parse_event_files
+from optimizer_pipeline.lib.testloop.event_files import read_inbox_files
 
 SALT = b"s" * 32
 OTHER_SALT = b"t" * 32
@@ -284,7 +280,7 @@ def test_file_names_with_glob_characters_are_read_literally(tmp_path):
 
 
 def test_file_groups_are_contiguous_cover_every_file_and_balance(tmp_path):
-    from optimizer_pipeline.lib.testloop.conversions import GROUP_MIN_BYTES, _file_groups
+    from optimizer_pipeline.lib.testloop.event_parse import GROUP_MIN_BYTES, _file_groups
 
     sizes = [GROUP_MIN_BYTES * 6 // 10] * 8 + [GROUP_MIN_BYTES * 3] * 4 + [10, 10]
     paths = []

@@ -19,7 +19,7 @@ from optimizer_pipeline.lib.testloop.creatives import (
     load_creatives,
     parse_creatives,
 )
-from optimizer_pipeline.lib.testloop.posteriors import pattern_hash
+from optimizer_pipeline.lib.testloop.pattern_hash import full_pattern_hash, pattern_hash
 
 GOOD = {
     "id": "c1",
@@ -54,11 +54,11 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_known_pattern_hash_matches_vocabulary_and_posteriors():
+def test_known_pattern_hash_matches_full_and_partial_builders():
     result = parse_creatives([GOOD])
     [row] = result.accepted.to_dict("records")
     assert row["pattern_hash"] == "hook:question|emo:curiosity|pace:fast|pain:no_time|cta:urgency"
-    assert row["pattern_hash"] == vocabulary.pattern_key(GOOD["tags"]) == pattern_hash(GOOD["tags"])
+    assert row["pattern_hash"] == full_pattern_hash(GOOD["tags"]) == pattern_hash(GOOD["tags"])
     assert list(result.accepted.columns) == list(CREATIVE_COLUMNS)
 
 

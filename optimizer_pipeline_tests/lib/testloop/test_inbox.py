@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from optimizer_pipeline.lib.testloop.conversions import read_inbox_files
+from optimizer_pipeline.lib.testloop.event_files import read_inbox_files
 from optimizer_pipeline.lib.testloop.inbox import (
     dump_cursor,
     is_candidate_name,

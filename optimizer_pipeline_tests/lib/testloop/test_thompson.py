@@ -3,7 +3,8 @@ import pandas as pd
 import pytest
 from scipy.special import betaincinv
 
-from optimizer_pipeline.lib.testloop.posteriors import BetaPrior, posterior_table
+from optimizer_pipeline.lib.testloop.posteriors import posterior_table
+from optimizer_pipeline.lib.testloop.prior import BetaPrior
 from optimizer_pipeline.lib.testloop.thompson import TABLE_MIN_ARMS, TABLE_REBUILD_AFTER, ThompsonSampler, recommend
 
 

@@ -13,7 +13,6 @@ from optimizer_pipeline.lib.features.labels.vocabulary import (
     PACING,
     PAIN_POINTS,
     label_problems,
-    pattern_key,
 )
 
 __all__ = [
@@ -24,6 +23,5 @@ __all__ = [
     "PACING",
     "PAIN_POINTS",
     "label_problems",
-    "pattern_key",
     "rule_based_labels",
 ]

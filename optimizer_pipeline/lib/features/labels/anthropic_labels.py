@@ -15,7 +15,7 @@ Why it is built this way:
   video's content hash (a re-upload of the same bytes reuses the labels, caption included) and checked against model
   and prompt version, so a rerun sends no request. Failures are not cached: a rerun retries them.
 - **Known cost.** ``cost_usd`` = tokens from every response's ``usage`` x the model's price in
-  :data:`PRICES_USD_PER_MTOK` (USD per million tokens, list prices as published by Anthropic; override with
+  :mod:`.anthropic_pricing` (USD per million tokens, list prices as published by Anthropic; override with
   ``prices=``). An unknown model gives ``cost_usd=None``, never a made-up number.
 - **No secrets.** The API key only goes to the SDK client; error texts are scrubbed of it before being returned
   or logged, and :meth:`AnthropicLabeler.__repr__` does not show it.
@@ -26,9 +26,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
 import re
-import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -37,7 +35,9 @@ from typing import Any, Literal, Protocol
 
 import anthropic
 
-from optimizer_pipeline.lib.core.hashing import file_sha256
+from optimizer_pipeline.lib.core.atomic_files import atomic_write_text
+from optimizer_pipeline.lib.core.hashing import file_sha256, is_sha256_hex
+from optimizer_pipeline.lib.features.labels.anthropic_pricing import PRICES_USD_PER_MTOK, ModelPrice, TokenSpend
 from optimizer_pipeline.lib.features.labels.keyframes import keyframes_jpeg as extract_keyframes
 from optimizer_pipeline.lib.features.labels.rules import rule_based_labels
 from optimizer_pipeline.lib.features.labels.vocabulary import LABEL_FIELDS, label_problems
@@ -53,29 +53,6 @@ StructuredOutput = Literal["tool", "json_schema"]
 #: Models documented to reject a forced ``tool_choice`` with HTTP 400; they get ``output_config.format`` instead.
 FORCED_TOOL_UNSUPPORTED: frozenset[str] = frozenset({"claude-sonnet-5-5", "claude-opus-5-5", "claude-fable-5-1"})
 
-
-@dataclass(frozen=True)
-class ModelPrice:
-    """List price in USD per million tokens."""
-
-    input: float
-    output: float
-
-
-#: Configurable price table (USD per million input/output tokens, Anthropic list prices, standard tier, late 2026).
-#: Cache-write and cache-read tokens (this labeler sets no cache breakpoints) are charged at the input price,
-#: an upper bound. Pass ``prices=`` to the labeler to override or extend it.
-PRICES_USD_PER_MTOK: Mapping[str, ModelPrice] = {
-    "claude-haiku-4-5": ModelPrice(1.0, 5.0),
-    "claude-sonnet-4-5": ModelPrice(3.0, 15.0),
-    "claude-sonnet-4-6": ModelPrice(3.0, 15.0),
-    "claude-sonnet-5": ModelPrice(2.0, 10.0),
-    "claude-sonnet-5-5": ModelPrice(2.0, 10.0),
-    "claude-opus-4-5": ModelPrice(5.0, 25.0),
-    "claude-opus-5": ModelPrice(5.0, 25.0),
-    "claude-opus-5-5": ModelPrice(4.0, 20.0),
-    "claude-fable-5-1": ModelPrice(10.0, 50.0),
-}
 
 _FIELD_HELP = {
     "hook_type": "How the first seconds grab attention. question: opens with a question; bold_claim: a strong or "
@@ -155,21 +132,6 @@ def label_schema() -> dict[str, Any]:
     }
 
 
-def _write_json_atomic(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=1, sort_keys=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
-
-
 class AnthropicLabeler:
     """Labels videos with Claude; see the module docstring for the retry, cache and cost rules."""
 
@@ -215,7 +177,7 @@ class AnthropicLabeler:
 
     def cache_path(self, video_sha256: str) -> Path:
         """Where the result for this content hash is cached."""
-        if not _SHA_RE.match(video_sha256 or ""):
+        if not is_sha256_hex(video_sha256):
             raise ValueError(f"video_sha256 must be 64 lower-case hex characters, got {video_sha256!r}")
         return self.cache_dir / f"{video_sha256}.json"
 
@@ -253,7 +215,7 @@ class AnthropicLabeler:
             return cached
         hashtags = [str(tag) for tag in hashtags or []]
         request = self._request(caption or "", hashtags, keyframes_jpeg)
-        spent = _Spend()
+        spent = TokenSpend()
         problems: list[str] = []
         for attempt in range(1, self.max_attempts + 1):
             spent.attempts = attempt
@@ -280,7 +242,7 @@ class AnthropicLabeler:
                 label_source="anthropic",
                 input_tokens=spent.input_tokens,
                 output_tokens=spent.output_tokens,
-                cost_usd=self._cost(spent),
+                cost_usd=spent.cost_usd(self.prices.get(self.model)),
                 error=None,
                 cached=False,
                 model=self.model,
@@ -363,13 +325,7 @@ class AnthropicLabeler:
             raise MalformedReply("; ".join(problems))
         return {field: data[field] for field in LABEL_FIELDS}
 
-    def _cost(self, spent: _Spend) -> float | None:
-        price = self.prices.get(self.model)
-        if price is None:
-            return None
-        return round((spent.input_tokens * price.input + spent.output_tokens * price.output) / 1e6, 8)
-
-    def _failed(self, caption: str, hashtags: list[str], spent: _Spend, reason: str) -> LabelResult:
+    def _failed(self, caption: str, hashtags: list[str], spent: TokenSpend, reason: str) -> LabelResult:
         error = self._scrub(reason)
         log.warning("Anthropic labeling failed, using rule-based labels: %s", error)
         fallback = rule_based_labels(caption or "", hashtags)
@@ -378,7 +334,7 @@ class AnthropicLabeler:
             label_source="anthropic_failed",
             input_tokens=spent.input_tokens,
             output_tokens=spent.output_tokens,
-            cost_usd=self._cost(spent),
+            cost_usd=spent.cost_usd(self.prices.get(self.model)),
             error=error,
             cached=False,
             model=self.model,
@@ -393,30 +349,12 @@ class AnthropicLabeler:
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         try:
-            _write_json_atomic(self.cache_path(video_sha256), record)
+            atomic_write_text(self.cache_path(video_sha256), json.dumps(record, indent=1, sort_keys=True))
         except OSError as exc:  # the labels are still good; the next run just asks again
             log.warning("could not cache labels for %s: %s", video_sha256[:12], exc)
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._secret, "[redacted]") if self._secret else text
-
-
-@dataclass
-class _Spend:
-    """Tokens summed over the attempts of one label() call."""
-
-    input_tokens: int = 0
-    output_tokens: int = 0
-    attempts: int = 0
-
-    def add(self, usage: Any) -> None:
-        if usage is None:
-            return
-        cache = (getattr(usage, "cache_creation_input_tokens", 0) or 0) + (
-            getattr(usage, "cache_read_input_tokens", 0) or 0
-        )
-        self.input_tokens += (getattr(usage, "input_tokens", 0) or 0) + cache
-        self.output_tokens += getattr(usage, "output_tokens", 0) or 0
 
 
 def _describe_status_error(exc: anthropic.APIStatusError) -> str:

@@ -1,8 +1,8 @@
 """The allowed values of every semantic label, in one place.
 
-Rules, the Anthropic labeler (its tool/JSON schema enums) and the test loop's pattern keys
-(``hook:question|emo:curiosity|pace:fast|pain:no_time|cta:urgency``) all read these tuples, so a value can only
-be added or renamed here. ``"none"`` means "nothing recognisable", never "missing".
+Rules, the Anthropic labeler (its tool/JSON schema enums) and the test loop's pattern hash
+(:mod:`optimizer_pipeline.lib.testloop.pattern_hash`, which owns the hash's tags, order and syntax) all read these
+tuples, so a value can only be added or renamed here. ``"none"`` means "nothing recognisable", never "missing".
 """
 
 from __future__ import annotations
@@ -43,16 +43,6 @@ LABEL_FIELDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {"hook_type": HOOK_TYPES, "emotion": EMOTIONS, "cta_type": CTA_TYPES, "pain_point": PAIN_POINTS}
 )
 
-#: Order and short tag of each dimension in a pattern key.
-PATTERN_TAGS: tuple[tuple[str, str], ...] = (
-    ("hook_type", "hook"),
-    ("emotion", "emo"),
-    ("pacing", "pace"),
-    ("pain_point", "pain"),
-    ("cta_type", "cta"),
-)
-_ALLOWED: Mapping[str, tuple[str, ...]] = MappingProxyType({**LABEL_FIELDS, "pacing": PACING})
-
 
 def label_problems(labels: object) -> list[str]:
     """Why ``labels`` is not a complete, valid label set (empty list when it is); extra keys are ignored."""
@@ -65,17 +55,3 @@ def label_problems(labels: object) -> list[str]:
         elif labels[field] not in allowed:
             problems.append(f"{field}={labels[field]!r} is not one of {list(allowed)}")
     return problems
-
-
-def pattern_key(labels: Mapping[str, str]) -> str:
-    """The test loop's pattern key, e.g. ``hook:question|emo:curiosity|pace:fast|pain:no_time|cta:urgency``.
-
-    Raises ``ValueError`` for a missing or unknown value, so a typo can never create a pattern of its own.
-    """
-    parts = []
-    for field, tag in PATTERN_TAGS:
-        value = labels.get(field)
-        if value not in _ALLOWED[field]:
-            raise ValueError(f"{field}={value!r} is not one of {list(_ALLOWED[field])}")
-        parts.append(f"{tag}:{value}")
-    return "|".join(parts)
