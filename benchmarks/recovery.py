@@ -30,6 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from optimizer_pipeline.cli.demo import score_sample_recovery
+from optimizer_pipeline.resources.parquet_io import asset_partition_paths
 
 RECALL_BAR = 0.8
 FALSE_SHARE_BAR = 0.10
@@ -38,7 +39,7 @@ FALSE_SHARE_BAR = 0.10
 def run_seed(home: Path, seed: int, scale: float, reuse: bool = False) -> dict:
     """Run the demo for one seed in a clean environment (unless ``reuse`` and it already ran) and score it."""
     t0 = time.perf_counter()
-    if not (reuse and (home / "data" / "bucket_patterns").is_dir()):
+    if not (reuse and asset_partition_paths(home, "bucket_patterns")):
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OPTIMIZER_", "DAGSTER_"))}
         cmd = [sys.executable, "-m", "optimizer_pipeline", "demo", "--home", str(home), "--seed", str(seed)]
         cmd += ["--scale", str(scale)]

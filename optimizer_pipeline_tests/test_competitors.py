@@ -17,7 +17,8 @@ from optimizer_pipeline.defs.registry.sensors import client_registry_sensor
 from optimizer_pipeline.defs.registry.sync import apply_registry
 from optimizer_pipeline.lib.market.competitors import STRATEGY_COLUMNS, hashtag_strategy
 from optimizer_pipeline.lib.registry.clients import SAMPLE_CLIENTS_FILE, load_registry
-from optimizer_pipeline.lib.sample.corpus import DEFAULT_SEED, SAMPLE_COMPETITORS
+from optimizer_pipeline.lib.sample.competitor_items import SAMPLE_COMPETITORS
+from optimizer_pipeline.lib.sample.design import DEFAULT_SEED
 from optimizer_pipeline.partitions import market_key
 from optimizer_pipeline.resources.parquet_io import ParquetIOManager
 from optimizer_pipeline.resources.registry import ClientRegistry

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from optimizer_pipeline.cli.demo import load_definitions
-from optimizer_pipeline.cli.materialize import plan_stages
+from optimizer_pipeline.cli.materialize import planned_runs
+from optimizer_pipeline.definitions import load_definitions
 from optimizer_pipeline.defs.resources import build_resources
 from optimizer_pipeline.resources.tiktok import ApifyTikTokSource, ReplayTikTokSource, SampleTikTokSource
 
@@ -29,12 +29,15 @@ def test_definitions_load_with_defaults(monkeypatch, tmp_path):
     assert isinstance(build_resources()["tiktok"], SampleTikTokSource)
 
 
-def test_stages_put_upstreams_first(monkeypatch, tmp_path):
+def test_requested_partitions_run_upstream_first_through_named_jobs(monkeypatch, tmp_path):
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
-    order = [sorted(k.to_user_string() for k in s.keys) for s in plan_stages(load_definitions())]
-    flat = [k for stage in order for k in stage]
-    assert flat.index("tiktok_videos") < flat.index("bucket_videos")
-    assert ["bucket_videos", "bucket_videos_excluded"] in order
+    requested = {dg.AssetKey("bucket_videos"): {"glowfuel__nutrition|0-15s"}, dg.AssetKey("tiktok_videos"): {"k"}}
+    planned = planned_runs(load_definitions(), requested)
+    runs = [(job, pk, sorted(k.to_user_string() for k in keys)) for job, pk, keys in planned]
+    assert runs == [
+        ("tiktok_refresh_job", "k", ["tiktok_videos", "tiktok_videos_rejected"]),  # a multi-asset runs whole
+        ("market_bucket_job", "glowfuel__nutrition|0-15s", ["bucket_videos", "bucket_videos_excluded"]),
+    ]
 
 
 @pytest.mark.parametrize(

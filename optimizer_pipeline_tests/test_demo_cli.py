@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
 
 import dagster as dg
 import pandas as pd
+from dagster._core.scheduler.instigation import InstigatorType
+from dagster._core.test_utils import create_test_daemon_workspace_context
+from dagster._core.workspace.load_target import WorkspaceFileTarget
+from dagster._daemon.asset_daemon import AssetDaemon
+from dagster._daemon.sensor import execute_sensor_iteration
 
 from optimizer_pipeline.lib.core.buckets import DURATION_BUCKETS
 from optimizer_pipeline_tests.shared_data import REPO_ROOT
 
 
-def test_demo_materialises_everything_and_prints_bucket_summary(tmp_path):
+def test_demo_materialises_everything_and_prints_bucket_summary(tmp_path, monkeypatch):
     home = tmp_path / "seed-7-scale-0.3"  # the per-seed home layout of benchmarks/recovery.py (below)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPTIMIZER_", "DAGSTER_"))}
     cmd = [sys.executable, "-m", "optimizer_pipeline", "demo", "--home", str(home), "--scale", "0.3", "--seed", "7"]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
+    assert " - DEBUG - " not in out.stdout + out.stderr  # no Dagster DEBUG lines
     for ch in ("glowfuel__nutrition", "glowfuel__mealprep"):
         assert out.stdout.count(ch) >= len(DURATION_BUCKETS), out.stdout
         for bucket in DURATION_BUCKETS:
@@ -43,6 +50,28 @@ def test_demo_materialises_everything_and_prints_bucket_summary(tmp_path):
             assert len(keys) == len(sources) * len(DURATION_BUCKETS), asset
         for asset in ("competitor_hashtag_strategy", "traffic_sources", "pattern_posteriors", "test_recommendations"):
             assert instance.get_materialized_partitions(dg.AssetKey(asset)) == {"glowfuel"}, asset
+        # Dagster chose the work: every run is a named job (no __ephemeral_asset_job__ / __ASSET_JOB)
+        jobs = {run.job_name for run in instance.get_runs()}
+        assert {"tiktok_refresh_job", "market_bucket_job", "conversion_loop_job"} <= jobs, jobs
+        assert not any(job.startswith("__") for job in jobs), jobs
+    # the first `dagster dev` starts no duplicate run: the daemon's own first sensor and automation ticks, with the
+    # code location of workspace.yaml, request nothing (the demo stored the cursors where its runs left the data)
+    for name in [k for k in os.environ if k.startswith(("OPTIMIZER_", "DAGSTER_"))]:  # the code server's environment
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        runs = instance.get_runs_count()
+        with create_test_daemon_workspace_context(
+            WorkspaceFileTarget([str(REPO_ROOT / "workspace.yaml")]), instance
+        ) as ctx:
+            list(execute_sensor_iteration(ctx, logging.getLogger("test_demo_cli"), None, None))
+            AssetDaemon(
+                settings=instance.get_settings("auto_materialize"), pre_sensor_interval_seconds=0
+            )._run_iteration_impl(ctx, None, {}, {})
+        assert instance.get_runs_count() == runs and not instance.get_backfills()
+        states = instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
+        ticked = {s.name for s in states if instance.get_ticks(s.instigator_origin_id, s.selector_id, limit=1)}
+        assert {"automation_sensor", "conversion_inbox_sensor", "influencer_status_sensor"} <= ticked, ticked
     # the recovery benchmark scores this home against its ground truth (a rerun of the whole demo would cost ~5 min
     # of CI; rerun safety is proven per asset in the asset tests)
     bench = [sys.executable, str(REPO_ROOT / "benchmarks" / "recovery.py"), "--quick", "--seeds", "7", "--reuse"]

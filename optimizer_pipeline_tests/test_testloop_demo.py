@@ -4,11 +4,15 @@ import hashlib
 import json
 
 import dagster as dg
+from dagster._core.scheduler.instigation import InstigatorStatus, InstigatorType
 
-from optimizer_pipeline.cli.demo import load_definitions
+from optimizer_pipeline.cli.demo import SETTLED_SENSORS, demo_resources
+from optimizer_pipeline.cli.sensor_state import settle_sensor_cursors, stored_sensor_cursor
 from optimizer_pipeline.cli.testloop_demo import run_testloop_demo
+from optimizer_pipeline.definitions import load_definitions
 from optimizer_pipeline.defs.registry.sync import apply_registry
 from optimizer_pipeline.lib.registry.clients import SAMPLE_CLIENTS_FILE, load_registry
+from optimizer_pipeline.lib.sample.corpus import DEFAULT_SEED
 
 
 def test_demo_drops_a_batch_runs_the_loop_and_reproduces(tmp_path, monkeypatch):
@@ -17,7 +21,7 @@ def test_demo_drops_a_batch_runs_the_loop_and_reproduces(tmp_path, monkeypatch):
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
     monkeypatch.setenv("OPTIMIZER_HOME", str(tmp_path))
     registry = load_registry(SAMPLE_CLIENTS_FILE)
-    defs = load_definitions()
+    defs = load_definitions(demo_resources(tmp_path, DEFAULT_SEED, 0.3))  # the demo's resources, not the env
     with dg.instance_for_test() as instance:
         apply_registry(registry, instance)
         kw = {"registry": registry, "client": "glowfuel", "seed": 5, "visitors_per_source": 40, "days": 8, "defs": defs}
@@ -38,3 +42,13 @@ def test_demo_drops_a_batch_runs_the_loop_and_reproduces(tmp_path, monkeypatch):
         before = hashlib.sha256(posteriors.read_bytes()).hexdigest()
         assert run_testloop_demo(instance, tmp_path, **kw) == out  # same seed: same files, tables and summary
         assert hashlib.sha256(posteriors.read_bytes()).hexdigest() == before
+        # the runs carry named jobs, and the sensors are left where the demo's runs left the data
+        assert {r.job_name for r in instance.get_runs()} == {"testloop_setup_job", "conversion_loop_job"}
+        settled = settle_sensor_cursors(defs, instance, SETTLED_SENSORS)
+        assert settled["conversion_inbox_sensor"] == "1 run(s) already covered", settled
+        for name in SETTLED_SENSORS:  # what each sensor's first daemon tick would do: start nothing
+            cursor = stored_sensor_cursor(instance, name)
+            with dg.build_sensor_context(instance=instance, cursor=cursor, resources=dict(defs.resources)) as ctx:
+                assert not defs.resolve_sensor_def(name)(ctx).run_requests, name
+        states = instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
+        assert {s.name: s.status for s in states} == dict.fromkeys(SETTLED_SENSORS, InstigatorStatus.DECLARED_IN_CODE)

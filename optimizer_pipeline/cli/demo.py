@@ -2,75 +2,138 @@
 
 No API keys and no network: the sample corpus stands in for TikTok, and the Dagster instance is SQLite under the
 home, so ``DAGSTER_HOME=<home> dagster dev`` shows every materialisation afterwards.
+
+Dagster decides what runs, as it would under the daemon, only faster (in process, ``cli/materialize.py``): the demo
+scrapes every ``client_hashtag`` partition with ``tiktok_refresh_job`` and sets up the test loop with
+``testloop_setup_job``, then ticks the assets' automation conditions and runs what they request through the named
+jobs until nothing is due; the test loop's events go through ``conversion_loop_job``. At the end the automation
+cursor and the sensors' cursors are stored where the demo's runs left the data, so the first ``dagster dev`` starts
+no duplicate run.
 """
 
 from __future__ import annotations
 
-import os
+import logging
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
+from optimizer_pipeline.partitions import market_dims
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_HOME = REPO_ROOT / ".dagster_home"
+#: The run-requesting sensors whose cursors the demo leaves where its own runs left the data.
+SETTLED_SENSORS = ("conversion_inbox_sensor", "influencer_status_sensor")
 
 
-def prepare_home(home: Path, seed: int, scale: float = 1.0) -> None:
-    """Point this process at ``home`` (instance + data) and the embedded default sources."""
+def prepare_home(home: Path) -> None:
+    """Create the home with the repository's instance configuration (``dagster dev`` reads it from there)."""
     home.mkdir(parents=True, exist_ok=True)
     instance_yaml = REPO_ROOT / "dagster.yaml"
     if instance_yaml.exists() and not (home / "dagster.yaml").exists():
         shutil.copy(instance_yaml, home / "dagster.yaml")
-    os.environ["DAGSTER_HOME"] = str(home)
-    os.environ["OPTIMIZER_HOME"] = str(home)
-    os.environ["OPTIMIZER_TIKTOK_SOURCE"] = "sample"
-    os.environ["OPTIMIZER_SAMPLE_SEED"] = str(seed)
-    os.environ["OPTIMIZER_SAMPLE_SCALE"] = str(scale)
-    os.environ.pop("OPTIMIZER_CLIENTS_FILE", None)
-    os.environ.pop("OPTIMIZER_INBOX_DIR", None)  # the test loop's inbox is <home>/inbox
 
 
-def run_demo(home: Path, seed: int, scale: float = 1.0) -> pd.DataFrame:
-    """Build the sample corpus, register the sample client, materialise everything; return the bucket summary."""
+def demo_resources(home: Path, seed: int, scale: float) -> dict[str, Any]:
+    """The resources of the code location bound to the demo's home and the embedded default sources (the sample
+    corpus and registry), whatever the environment says; the environment itself is left alone."""
+    from optimizer_pipeline.defs.resources import build_resources
+    from optimizer_pipeline.lib.registry.clients import SAMPLE_CLIENTS_FILE
+    from optimizer_pipeline.resources.inbox import ConversionInbox
+    from optimizer_pipeline.resources.registry import ClientRegistry
+    from optimizer_pipeline.resources.tiktok import SampleTikTokSource
+
+    return build_resources(
+        home=str(home),
+        overrides={
+            "tiktok": SampleTikTokSource(home=str(home), seed=seed, scale=scale),
+            "registry": ClientRegistry(path=str(SAMPLE_CLIENTS_FILE)),
+            # the demo writes its event files whole, so they need no settling time
+            "inbox": ConversionInbox(home=str(home), settle_seconds=0.0),
+        },
+    )
+
+
+def run_demo(home: Path, seed: int, scale: float = 1.0, say: Callable[[str], None] = print) -> pd.DataFrame:
+    """Build the sample corpus, register the sample client, let Dagster bring every asset up to date (named jobs
+    for the roots, automation ticks for the rest, in process); return the bucket summary.
+
+    No DEBUG line is printed: runs log at WARNING (their run config), and the loggers Dagster creates outside a run's
+    config (an IO manager loading through ``build_input_context`` gets a console logger at DEBUG, not registered by
+    name) are reached by disabling DEBUG process-wide while the demo runs.
+    """
+    from optimizer_pipeline.lib.core.progress import PROGRESS_LOGGER, print_progress
+
+    logging.disable(logging.DEBUG)
+    progress = print_progress()  # corpus rendering and feature extraction: done/total, elapsed, ETA every ~5 s
+    try:
+        return _run_demo(home, seed, scale, say)
+    finally:
+        logging.getLogger(PROGRESS_LOGGER).removeHandler(progress)
+        logging.disable(logging.NOTSET)
+
+
+def _run_demo(home: Path, seed: int, scale: float, say: Callable[[str], None]) -> pd.DataFrame:
     import dagster as dg
 
-    from optimizer_pipeline.cli.materialize import materialize_all
+    from optimizer_pipeline.cli.materialize import RunLog, automation_tick, run_job, run_until_settled
+    from optimizer_pipeline.cli.sensor_state import settle_sensor_cursors, store_automation_cursor
     from optimizer_pipeline.cli.testloop_demo import run_testloop_demo
+    from optimizer_pipeline.definitions import load_definitions
     from optimizer_pipeline.defs.registry.sync import apply_registry
     from optimizer_pipeline.lib.registry.clients import SAMPLE_CLIENTS_FILE, load_registry
     from optimizer_pipeline.lib.sample.corpus import SAMPLE_CLIENT, generate_sample_corpus
+    from optimizer_pipeline.partitions import CLIENT, CLIENT_HASHTAG
 
     home = home.resolve()
-    prepare_home(home, seed, scale)
+    prepare_home(home)
     t0 = time.perf_counter()
     corpus = generate_sample_corpus(home / "sample", seed=seed, scale=scale, workers=2)
-    print(
+    say(
         f"sample corpus: {corpus.n_videos} videos, seed {seed} "
         f"({'generated' if corpus.regenerated else 'reused'}, {time.perf_counter() - t0:.1f} s)"
     )
 
     registry = load_registry(SAMPLE_CLIENTS_FILE)
-    with dg.DagsterInstance.get() as instance:
+    defs = load_definitions(demo_resources(home, seed, scale))
+
+    def on_run(job: str, partition_key: str, assets: list[str]) -> None:
+        say(f"  {job} [{partition_key}]: {', '.join(assets)}")
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
         diff = apply_registry(registry, instance)
-        print(f"registry: {diff.summary()}")
-        defs = load_definitions()
-        report = materialize_all(defs, instance, on_run=lambda names, pk: print(f"  materialising {names} [{pk}]"))
-        testloop = run_testloop_demo(instance, home, registry=registry, client=SAMPLE_CLIENT, seed=seed, defs=defs)
-    summary = bucket_summary(report.metadata)
-    print(f"\n{report.runs} runs in {time.perf_counter() - t0:.1f} s; DAGSTER_HOME={home}\n")
-    print(summary.to_string(index=False))
-    models = model_summary(report.metadata)
+        say(f"registry: {diff.summary()}")
+        log = RunLog(cursor=automation_tick(defs, instance, None)[1])  # automation's first tick, before any data
+        for key in sorted(instance.get_dynamic_partitions(CLIENT_HASHTAG.name)):
+            run_job(defs, instance, "tiktok_refresh_job", key, log, on_run=on_run)
+        for client in sorted(instance.get_dynamic_partitions(CLIENT.name)):
+            run_job(defs, instance, "testloop_setup_job", client, log, on_run=on_run)
+        say("automation: ticking until nothing is due")
+        run_until_settled(defs, instance, log, on_run=on_run)
+        testloop = run_testloop_demo(
+            instance, home, registry=registry, client=SAMPLE_CLIENT, seed=seed, defs=defs, log=log
+        )
+        run_until_settled(defs, instance, log, on_run=on_run)
+        store_automation_cursor(defs, instance, log.cursor)
+        sensors = settle_sensor_cursors(defs, instance, SETTLED_SENSORS)
+    summary = bucket_summary(log.metadata)
+    say(f"\n{log.runs} runs, {log.ticks} automation ticks in {time.perf_counter() - t0:.1f} s; DAGSTER_HOME={home}")
+    say("sensor cursors left at the demo's data: " + "; ".join(f"{k}: {v}" for k, v in sensors.items()) + "\n")
+    say(summary.to_string(index=False))
+    models = model_summary(log.metadata)
     if len(models):
-        print("\nModels and patterns per bucket (grouped CV by creator; claims = STRONG/MODERATE evidence):\n")
-        print(models.to_string(index=False))
-    print_top_patterns(home)
-    print_intelligence(home)
+        say("\nModels and patterns per bucket (grouped CV by creator; claims = STRONG/MODERATE evidence):\n")
+        say(models.to_string(index=False))
+    print_top_patterns(home, say=say)
+    print_intelligence(home, say=say)
     recovery = score_sample_recovery(home)
     if recovery is not None:
-        print(f"\nRecovery of the sample corpus's planted effects: {recovery.summary()}")
-    print(f"\n{testloop}")
+        say(f"\nRecovery of the sample corpus's planted effects: {recovery.summary()}")
+    say(f"\n{testloop}")
     return summary
 
 
@@ -80,7 +143,8 @@ def model_summary(metadata: dict[tuple[str, str], dict]) -> pd.DataFrame:
     for (asset, pk), meta in metadata.items():
         if asset != "bucket_model":
             continue
-        ch, bucket = _split_market_key(pk)
+        dims = market_dims(pk)
+        ch, bucket = dims["client_hashtag"], dims["duration_bucket"]
         pats = metadata.get(("bucket_patterns", pk), {})
         rows.append(
             {
@@ -97,62 +161,55 @@ def model_summary(metadata: dict[tuple[str, str], dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def print_top_patterns(home: Path, per_bucket: int = 2) -> None:
+def print_top_patterns(home: Path, per_bucket: int = 2, say: Callable[[str], None] = print) -> None:
     """The strongest claims of each hashtag bucket, as the report sentences."""
-    root = home / "data" / "bucket_patterns"
-    if not root.is_dir():
+    from optimizer_pipeline.resources.parquet_io import asset_partition_paths
+
+    paths = asset_partition_paths(home, "bucket_patterns")
+    if not paths:
         return
-    print("\nTop patterns:")
-    for path in sorted(root.glob("*/*.parquet")):
+    say("\nTop patterns:")
+    for path in paths:
         rows = pd.read_parquet(path)
         shown = rows[rows["evidence"].isin(["STRONG", "MODERATE"])].drop_duplicates("sentence").head(per_bucket)
         for r in shown.itertuples():
-            print(f"  {path.parent.name} {path.stem}: [{r.evidence}] {r.sentence}")
+            say(f"  {path.parent.name} {path.stem}: [{r.evidence}] {r.sentence}")
 
 
-def print_intelligence(home: Path) -> None:
+def print_intelligence(home: Path, say: Callable[[str], None] = print) -> None:
     """Buckets ranked per hashtag (geometric-mean engagement with its CI), verdicts and the recommended mix."""
-    root = home / "data" / "bucket_intelligence"
-    if not root.is_dir():
-        return
+    from optimizer_pipeline.resources.parquet_io import asset_partition_paths
+
     cols = ["rank", "duration_bucket", "verdict", "geo_mean_engagement_rate", "ci_low", "ci_high", "recommended_share"]
-    for path in sorted(root.glob("*.parquet")):
+    for path in asset_partition_paths(home, "bucket_intelligence"):
         if "__at-" in path.stem:
             continue
         table = pd.read_parquet(path)
-        print(f"\nBucket intelligence {path.stem}:")
-        print(table[[c for c in cols if c in table.columns]].round(4).to_string(index=False))
+        say(f"\nBucket intelligence {path.stem}:")
+        say(table[[c for c in cols if c in table.columns]].round(4).to_string(index=False))
 
 
 def score_sample_recovery(home: Path):
     """Planted effects found vs the sample corpus's ground truth (hashtag partitions of the sample client)."""
     import json
 
+    from optimizer_pipeline.lib.core.buckets import DURATION_BUCKETS
     from optimizer_pipeline.lib.sample.corpus import SAMPLE_CLIENT
     from optimizer_pipeline.lib.sample.recovery import score_recovery
+    from optimizer_pipeline.partitions import market_key
+    from optimizer_pipeline.resources.parquet_io import asset_partition_paths, read_asset
 
     truth_file = home / "sample" / "ground_truth.json"
-    root = home / "data" / "bucket_patterns"
-    if not truth_file.exists() or not root.is_dir():
+    if not truth_file.exists() or not asset_partition_paths(home, "bucket_patterns"):
         return None
     truth = json.loads(truth_file.read_text())
     patterns = {}
     for hashtag in truth["hashtags"]:
-        for path in sorted((root / f"{SAMPLE_CLIENT}__{hashtag}").glob("*.parquet")):
-            rows = pd.read_parquet(path)
-            if len(rows):
-                patterns[(hashtag, path.stem)] = rows
+        for bucket in DURATION_BUCKETS:
+            rows = read_asset(home, "bucket_patterns", market_key(f"{SAMPLE_CLIENT}__{hashtag}", bucket))
+            if rows is not None and len(rows):
+                patterns[(hashtag, bucket)] = rows
     return score_recovery(patterns, truth)
-
-
-def load_definitions():
-    """The code location's Definitions, resolved with the current environment."""
-    import dagster as dg
-
-    from optimizer_pipeline import definitions
-
-    loaded = definitions.defs
-    return loaded() if not isinstance(loaded, dg.Definitions) else loaded
 
 
 def bucket_summary(metadata: dict[tuple[str, str], dict]) -> pd.DataFrame:
@@ -161,16 +218,19 @@ def bucket_summary(metadata: dict[tuple[str, str], dict]) -> pd.DataFrame:
     for (asset, pk), meta in metadata.items():
         if asset != "bucket_videos":
             continue
-        ch, bucket = _split_market_key(pk)
+        dims = market_dims(pk)
+        ch, bucket = dims["client_hashtag"], dims["duration_bucket"]
         features = metadata.get(("video_features", pk), {})
+        selected = int(meta.get("selected") or 0)
+        excluded = int(metadata.get(("bucket_videos_excluded", pk), {}).get("excluded") or 0)
         rows.append(
             {
                 "client_hashtag": ch,
                 "bucket": bucket,
                 "status": meta.get("status"),
-                "in_bucket": _count(meta, "in_bucket"),
-                "excluded": _count(meta, "in_bucket") - int(meta.get("selected") or 0),
-                "selected": meta.get("selected"),
+                "in_bucket": selected + excluded,
+                "excluded": excluded,
+                "selected": selected,
                 "celebrity": meta.get("celebrity_videos"),
                 "download_failures": meta.get("download_failures"),
                 "with_features": features.get("videos"),
@@ -179,17 +239,3 @@ def bucket_summary(metadata: dict[tuple[str, str], dict]) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
-
-
-def _count(meta: dict, name: str) -> int:
-    """A count from the Markdown ``counts`` table of bucket_videos metadata."""
-    for line in str(meta.get("counts", "")).splitlines():
-        cells = [c.strip() for c in line.strip("|").split("|")]
-        if len(cells) == 2 and cells[0] == name:
-            return int(float(cells[1]))
-    return 0
-
-
-def _split_market_key(pk: str) -> tuple[str, str]:
-    a, _, b = pk.partition("|")
-    return (a, b) if "__" in a else (b, a)

@@ -51,14 +51,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _registry_sync(clients: Path | None) -> int:
-    import os
-
     import dagster as dg
 
-    from optimizer_pipeline.defs.registry.sync import apply_registry
-    from optimizer_pipeline.lib.registry.clients import SAMPLE_CLIENTS_FILE, RegistryError, load_registry
+    from optimizer_pipeline.defs.registry.sync import apply_registry, registry_report
+    from optimizer_pipeline.defs.resources import clients_file, tiktok_source_catalog
+    from optimizer_pipeline.lib.registry.checks import check_registry
+    from optimizer_pipeline.lib.registry.clients import RegistryError, load_registry
 
-    path = clients or Path(os.environ.get("OPTIMIZER_CLIENTS_FILE", str(SAMPLE_CLIENTS_FILE)))
+    path = clients or clients_file()
     try:
         registry = load_registry(path)
     except RegistryError as exc:
@@ -66,8 +66,9 @@ def _registry_sync(clients: Path | None) -> int:
         return 1
     with dg.DagsterInstance.get() as instance:
         diff = apply_registry(registry, instance)
-    print(f"registry {registry.path}: {diff.summary()}")
-    return 0
+    problems = check_registry(registry, tiktok_source_catalog())
+    print(registry_report(registry, diff, problems))
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":

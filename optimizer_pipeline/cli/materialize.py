@@ -1,39 +1,42 @@
-"""Materialise a whole asset graph, partition by partition, in dependency order, in this process.
+"""Run in this process what Dagster itself selects: named jobs for the roots, automation ticks for the rest.
 
-The demo and tests use it instead of the CLI's process-per-step executor (about 20 s per partition here versus
-about 1 s in process); every run is still recorded in the instance, so ``dagster dev`` shows it afterwards.
+The demo and tests use it instead of the daemon and a process per run (about 20 s per partition versus about 1 s in
+process). Nothing here decides what depends on what: :func:`run_until_settled` evaluates the assets' automation
+conditions exactly as the automation sensor does (``dg.evaluate_automation_conditions``), runs every requested
+asset partition through the named job that selects it (``defs/jobs.py``, ``conversion_loop_job``), upstream levels
+first, and ticks again until nothing is requested. Every run is recorded in the instance under its job's name, so
+``dagster dev`` shows it afterwards.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import warnings
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import dagster as dg
+from dagster._core.definitions.asset_daemon_cursor import AssetDaemonCursor
 
-from optimizer_pipeline.lib.core.buckets import DURATION_BUCKETS
-from optimizer_pipeline.partitions import CLIENT, CLIENT_HASHTAG, MARKET_PARTITIONS, market_key
+from optimizer_pipeline.defs.jobs import AUTOMATION_JOB_NAMES
 
+#: Console logs of in-process runs: warnings and errors only (no Dagster DEBUG/INFO lines in the demo's output).
+QUIET_LOGS: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+#: Ticks after which automation must have settled; more means a condition keeps re-requesting (a loop).
+MAX_TICKS = 12
 
-@dataclass
-class Stage:
-    """Assets sharing one partitions definition whose upstreams are all in earlier stages."""
-
-    assets: list[dg.AssetsDefinition]
-    partitions_def: dg.PartitionsDefinition | None
-
-    @property
-    def keys(self) -> list[dg.AssetKey]:
-        return [k for a in self.assets for k in a.keys]
+OnRun = Callable[[str, str, list[str]], None]  # (job name, partition key, asset names)
 
 
 @dataclass
-class MaterializeReport:
-    """Materialisation metadata per (asset key, partition key), in run order."""
+class RunLog:
+    """What the in-process runs materialised: metadata per (asset, partition key), runs, the automation cursor."""
 
     metadata: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     runs: int = 0
+    ticks: int = 0
+    cursor: AssetDaemonCursor | None = None
 
 
 def materialization_metadata(result: dg.ExecuteInProcessResult) -> dict[str, dict[str, Any]]:
@@ -45,60 +48,100 @@ def materialization_metadata(result: dg.ExecuteInProcessResult) -> dict[str, dic
     return out
 
 
-def plan_stages(defs: dg.Definitions) -> list[Stage]:
-    """Group materialisable assets by dependency level, then by partitions definition (upstreams come first)."""
-    graph = defs.resolve_asset_graph()
-    level_of = {k: i for i, level in enumerate(graph.toposorted_asset_keys_by_level) for k in level}
-    unique: dict[int, dg.AssetsDefinition] = {}
-    for key in graph.materializable_asset_keys:
-        ad = graph.get(key).assets_def
-        unique[id(ad)] = ad
-    groups: dict[tuple[int, str], Stage] = {}
-    for ad in sorted(unique.values(), key=lambda a: a.node_def.name):
-        level = max(level_of[k] for k in ad.keys)
-        stage = groups.setdefault((level, repr(ad.partitions_def)), Stage([], ad.partitions_def))
-        stage.assets.append(ad)
-    return [groups[k] for k in sorted(groups)]
-
-
-def _partition_keys(pdef: dg.PartitionsDefinition | None, instance: dg.DagsterInstance) -> Sequence[Any]:
-    if pdef is None:
-        return [None]
-    if pdef == MARKET_PARTITIONS:
-        chs = instance.get_dynamic_partitions(CLIENT_HASHTAG.name)
-        return [market_key(ch, b) for ch in sorted(chs) for b in DURATION_BUCKETS]
-    if pdef in (CLIENT_HASHTAG, CLIENT):
-        return sorted(instance.get_dynamic_partitions(pdef.name))
-    raise ValueError(f"no demo rule for partitions definition {pdef}")
-
-
-def materialize_all(
+def run_job(
     defs: dg.Definitions,
     instance: dg.DagsterInstance,
+    job_name: str,
+    partition_key: str,
+    log: RunLog,
     *,
-    on_run: Callable[[str, Any], None] | None = None,
-    log_level: str = "WARNING",
-) -> MaterializeReport:
-    """Run every stage for every partition known to the instance; raise on the first failed run."""
-    report = MaterializeReport()
-    # assets from the resolved graph already carry the Definitions' resources (io_manager included)
-    all_assets = [a for s in plan_stages(defs) for a in s.assets]
-    for stage in plan_stages(defs):
-        for pk in _partition_keys(stage.partitions_def, instance):
-            names = ", ".join(k.to_user_string() for k in stage.keys)
-            if on_run:
-                on_run(names, pk)
-            result = dg.materialize(
-                all_assets,
-                selection=stage.keys,
-                partition_key=pk,
-                instance=instance,
-                run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-                tags={"optimizer/trigger": "materialize_all"},
-            )
-            report.runs += 1
-            if not result.success:
-                raise RuntimeError(f"materialising {names} for {pk} failed")
-            for asset, meta in materialization_metadata(result).items():
-                report.metadata[(asset, str(pk))] = meta
-    return report
+    assets: Iterable[dg.AssetKey] | None = None,
+    trigger: str = "demo",
+    on_run: OnRun | None = None,
+) -> dict[str, dict[str, Any]]:
+    """One in-process run of ``job_name`` (the given assets of it) for one partition; raises when it fails."""
+    job = defs.resolve_job_def(job_name)
+    selection = sorted(assets, key=lambda k: k.to_user_string()) if assets is not None else None
+    names = sorted(k.to_user_string() for k in (selection or job.asset_layer.selected_asset_keys))
+    if on_run:
+        on_run(job_name, partition_key, names)
+    result = job.execute_in_process(
+        run_config=QUIET_LOGS,
+        instance=instance,
+        partition_key=partition_key,
+        asset_selection=selection,
+        tags={"optimizer/trigger": trigger},
+        raise_on_error=False,
+    )
+    log.runs += 1
+    if not result.success:
+        raise RuntimeError(f"{job_name} [{partition_key}] ({', '.join(names)}) failed")
+    meta = materialization_metadata(result)
+    for asset, values in meta.items():
+        log.metadata[(asset, partition_key)] = values
+    return meta
+
+
+def job_of_asset(defs: dg.Definitions) -> dict[dg.AssetKey, str]:
+    """Asset key → the named job that runs it for automation (the first of ``AUTOMATION_JOB_NAMES`` selecting it)."""
+    owner: dict[dg.AssetKey, str] = {}
+    for name in AUTOMATION_JOB_NAMES:
+        for key in defs.resolve_job_def(name).asset_layer.selected_asset_keys:
+            owner.setdefault(key, name)
+    return owner
+
+
+def planned_runs(
+    defs: dg.Definitions, requested: Mapping[dg.AssetKey, set[str]]
+) -> list[tuple[str, str, set[dg.AssetKey]]]:
+    """``(job, partition key, assets)`` runs covering ``requested``, upstream dependency levels first. A requested
+    key brings the rest of its execution set (a multi-asset that cannot run in part)."""
+    graph = defs.resolve_asset_graph()
+    level_of = {k: i for i, level in enumerate(graph.toposorted_asset_keys_by_level) for k in level}
+    owner = job_of_asset(defs)
+    runs: dict[tuple[int, str, str], set[dg.AssetKey]] = defaultdict(set)
+    for key, partitions in requested.items():
+        together = set(graph.get(key).execution_set_asset_keys) | {key}
+        level = max(level_of[k] for k in together)
+        job = owner.get(key)
+        if job is None:
+            raise ValueError(f"automation requested {key.to_user_string()}, which no named job runs")
+        for pk in partitions:
+            runs[(level, job, str(pk))] |= together
+    return [(job, pk, keys) for (_, job, pk), keys in sorted(runs.items())]
+
+
+def automation_tick(
+    defs: dg.Definitions, instance: dg.DagsterInstance, cursor: AssetDaemonCursor | None
+) -> tuple[dict[dg.AssetKey, set[str]], AssetDaemonCursor]:
+    """One evaluation of every automation condition, as the automation sensor's tick: requested partitions per
+    asset and the new cursor."""
+    with warnings.catch_warnings():  # the evaluator's own default selection uses a beta parameter
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+    graph = defs.resolve_asset_graph()
+    requested = {
+        key: {str(pk) for pk in result.get_requested_partitions(key)}
+        for key in graph.materializable_asset_keys
+        if result.get_num_requested(key)
+    }
+    return requested, result.cursor
+
+
+def run_until_settled(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    log: RunLog,
+    *,
+    on_run: OnRun | None = None,
+    max_ticks: int = MAX_TICKS,
+) -> RunLog:
+    """Tick automation (from ``log.cursor``) and run what it requests until a tick requests nothing."""
+    for _ in range(max_ticks):
+        requested, log.cursor = automation_tick(defs, instance, log.cursor)
+        log.ticks += 1
+        if not requested:
+            return log
+        for job, pk, keys in planned_runs(defs, requested):
+            run_job(defs, instance, job, pk, log, assets=keys, trigger="automation", on_run=on_run)
+    raise RuntimeError(f"automation still requests runs after {max_ticks} ticks: a condition re-requests its work")

@@ -1,11 +1,12 @@
 """The test loop's part of the demo: drop a seeded batch of conversion events (planted rates per pattern) into a
-client's inbox, run conversion_events → attributed_conversions → pattern_posteriors → test_recommendations for that
-client in this process, and summarise posteriors against the planted rates plus the recommendations.
+client's inbox, run ``conversion_loop_job`` (conversion_events → attributed_conversions → pattern_posteriors →
+test_recommendations) for that client in this process, and summarise posteriors against the planted rates plus the
+recommendations.
 
-Usage (after the demo's ``materialize_all``, so ``traffic_sources`` exists)::
+Usage (after the demo's market and set-up runs, so ``traffic_sources`` exists; else ``testloop_setup_job`` runs)::
 
     from optimizer_pipeline.cli.testloop_demo import run_testloop_demo
-    print(run_testloop_demo(instance, home, client="glowfuel", seed=seed))
+    print(run_testloop_demo(instance, home, registry=registry, client="glowfuel", seed=seed))
 """
 
 from __future__ import annotations
@@ -16,28 +17,12 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from optimizer_pipeline.cli.materialize import materialization_metadata, plan_stages
-from optimizer_pipeline.defs.testloop.inbox import RUNTIME_ASSETS
+from optimizer_pipeline.cli.materialize import RunLog, run_job
 from optimizer_pipeline.lib.registry.clients import Registry
 from optimizer_pipeline.lib.sample.events import generate_events, write_inbox_batch, write_truth
+from optimizer_pipeline.resources.parquet_io import read_asset
 
 DEMO_START = datetime(2026, 1, 5, tzinfo=UTC)
-SETUP_ASSETS = ("creatives", "creatives_rejected", "influencers", "influencers_rejected", "traffic_sources")
-
-
-def _materialize(defs: dg.Definitions, instance: dg.DagsterInstance, keys: tuple[str, ...], client: str) -> dict:
-    assets = [a for s in plan_stages(defs) for a in s.assets]  # they carry the Definitions' resources
-    result = dg.materialize(
-        assets,
-        selection=list(keys),
-        partition_key=client,
-        instance=instance,
-        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-        tags={"optimizer/trigger": "demo"},
-    )
-    if not result.success:
-        raise RuntimeError(f"materialising {', '.join(keys)} for {client} failed")
-    return materialization_metadata(result)
 
 
 def run_testloop_demo(
@@ -51,20 +36,22 @@ def run_testloop_demo(
     visitors_per_source: int = 150,
     days: int = 14,
     defs: dg.Definitions | None = None,
+    log: RunLog | None = None,
 ) -> str:
     """Generate → drop → run the loop → a printable summary. Deterministic for a given seed: a second call writes
     the same files (left untouched) and the same tables. ``inbox_dir`` is the inbox root (default ``<home>/inbox``,
-    the resource's default: the caller must not point ``OPTIMIZER_INBOX_DIR`` elsewhere)."""
+    the inbox resource's default: ``defs`` must read the same folder). ``defs`` defaults to the code location with
+    the environment's resources; ``log`` collects the runs."""
     if defs is None:
-        from optimizer_pipeline.cli.demo import load_definitions
+        from optimizer_pipeline.definitions import load_definitions
 
         defs = load_definitions()
+    log = log if log is not None else RunLog()
     settings = registry.client(client).test_loop
-    traffic_path = home / "data" / "traffic_sources" / f"{client}.parquet"
-    if not traffic_path.exists():
-        _materialize(defs, instance, SETUP_ASSETS, client)
-    traffic = pd.read_parquet(traffic_path)
-    if traffic.empty:
+    if read_asset(home, "traffic_sources", client) is None:
+        run_job(defs, instance, "testloop_setup_job", client, log)
+    traffic = read_asset(home, "traffic_sources", client)
+    if traffic is None or traffic.empty:
         return f"test loop [{client}]: no traffic sources (configure test_loop in the registry); nothing to simulate"
     files, truth = generate_events(
         traffic,
@@ -77,9 +64,9 @@ def run_testloop_demo(
     inbox = (inbox_dir or home / "inbox") / client
     write_inbox_batch(inbox, files)
     truth_path = write_truth(home / "sample" / f"conversion_truth_{client}.json", truth)
-    meta = _materialize(defs, instance, RUNTIME_ASSETS, client)
-    posteriors = pd.read_parquet(home / "data" / "pattern_posteriors" / f"{client}.parquet")
-    recommendations = pd.read_parquet(home / "data" / "test_recommendations" / f"{client}.parquet")
+    meta = run_job(defs, instance, "conversion_loop_job", client, log)
+    posteriors = read_asset(home, "pattern_posteriors", client)
+    recommendations = read_asset(home, "test_recommendations", client)
     return summary(client, inbox, truth_path, truth, meta, posteriors, recommendations)
 
 

@@ -8,12 +8,15 @@ ever passed as ``EnvVar`` references, never read into code, logs or metadata.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
+from optimizer_pipeline.lib.registry.checks import SourceCatalog
 from optimizer_pipeline.lib.registry.clients import SAMPLE_CLIENTS_FILE
+from optimizer_pipeline.lib.sample.design import SAMPLE_HASHTAGS
 from optimizer_pipeline.resources.features import (
     AnthropicCreativeLabeler,
     CreativeLabeler,
@@ -42,6 +45,16 @@ def default_home() -> str:
     return os.environ.get("DAGSTER_HOME") or str(Path.cwd() / ".dagster_home")
 
 
+def data_home() -> Path:
+    """The data home for code outside a run (the CLI): ``$OPTIMIZER_HOME``, else :func:`default_home`."""
+    return Path(os.environ.get("OPTIMIZER_HOME") or default_home())
+
+
+def clients_file() -> Path:
+    """The registry file: ``$OPTIMIZER_CLIENTS_FILE``, else the sample registry shipped with the package."""
+    return Path(os.environ.get("OPTIMIZER_CLIENTS_FILE") or SAMPLE_CLIENTS_FILE)
+
+
 def _setting(name: str, default: Any) -> Any:
     """An ``EnvVar`` reference when the variable is set (shown as such in the UI), else the default."""
     if name not in os.environ:
@@ -62,9 +75,21 @@ def _configured(resource: type[dg.ConfigurableResource], **variables: str) -> di
     return {field: _setting(name, fields[field].default) for field, name in variables.items() if name in os.environ}
 
 
+def tiktok_source_kind() -> str:
+    """The TikTok source named by ``OPTIMIZER_TIKTOK_SOURCE`` (default ``sample``), lower-case, not validated."""
+    return os.environ.get("OPTIMIZER_TIKTOK_SOURCE", "sample").strip().lower()
+
+
+def tiktok_source_catalog() -> SourceCatalog:
+    """What the active source can deliver, for ``registry sync`` and the registry sensor: the sample corpus has
+    :data:`SAMPLE_HASHTAGS` (and a seeded profile for any competitor handle); replay and Apify are not listed."""
+    kind = tiktok_source_kind()
+    return SourceCatalog(kind, hashtags=frozenset(SAMPLE_HASHTAGS)) if kind == "sample" else SourceCatalog(kind)
+
+
 def tiktok_source(home: Any) -> TikTokSource:
     """Choose the TikTok source named by ``OPTIMIZER_TIKTOK_SOURCE`` (sample | replay | apify)."""
-    kind = os.environ.get("OPTIMIZER_TIKTOK_SOURCE", "sample").strip().lower()
+    kind = tiktok_source_kind()
     if kind == "apify":
         return ApifyTikTokSource(
             token=dg.EnvVar("OPTIMIZER_APIFY_TOKEN"),
@@ -92,9 +117,10 @@ def creative_labeler() -> CreativeLabeler:
     return RuleLabeler()
 
 
-def build_resources() -> dict[str, Any]:
-    """Resource key → configured resource, from the current environment."""
-    home = _setting("OPTIMIZER_HOME", default_home())
+def build_resources(home: str | None = None, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Resource key → configured resource, from the current environment; ``home`` (instead of ``$OPTIMIZER_HOME``)
+    and ``overrides`` (resource key → resource) let the demo bind its own home without touching the environment."""
+    home = home if home is not None else _setting("OPTIMIZER_HOME", default_home())
     return {
         "io_manager": ParquetIOManager(home=home),
         "registry": ClientRegistry(path=_setting("OPTIMIZER_CLIENTS_FILE", str(SAMPLE_CLIENTS_FILE))),
@@ -117,9 +143,5 @@ def build_resources() -> dict[str, Any]:
             **_configured(ConversionInbox, root="OPTIMIZER_INBOX_DIR", settle_seconds="OPTIMIZER_INBOX_SETTLE_SECONDS"),
         ),
         "status_log": InfluencerStatusLog(home=home),
+        **(overrides or {}),
     }
-
-
-@dg.definitions
-def resources() -> dg.Definitions:
-    return dg.Definitions(resources=build_resources())

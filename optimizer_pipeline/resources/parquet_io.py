@@ -72,16 +72,28 @@ class ParquetIOManager(dg.ConfigurableIOManagerFactory):
         return _ParquetUPathIOManager(base_path=UPath(self.home) / DATA_DIR)
 
 
-def previous_table(context: dg.AssetExecutionContext, io_manager: dg.IOManager, asset: str) -> pd.DataFrame | None:
-    """This run's partition of ``asset`` as last materialised (None before the first run): what an asset carries
-    over to keep a rerun's output identical (ciphertexts, first-seen times)."""
+def load_stored(
+    context: dg.AssetExecutionContext,
+    io_manager: dg.IOManager,
+    asset: str,
+    partition_key: str | dg.MultiPartitionKey,
+    partitions_def: dg.PartitionsDefinition,
+) -> pd.DataFrame | None:
+    """One stored partition of ``asset`` read through the run's IO manager (None when never materialised): how an
+    asset reads partitions no built-in mapping selects (one client's hashtags) or its own previous output."""
     input_context = dg.build_input_context(
         asset_key=dg.AssetKey(asset),
-        partition_key=str(context.partition_key),
-        asset_partitions_def=context.assets_def.partitions_def,
+        partition_key=partition_key,
+        asset_partitions_def=partitions_def,
         instance=context.instance,
     )
     try:
         return io_manager.load_input(input_context)
     except FileNotFoundError:
         return None
+
+
+def previous_table(context: dg.AssetExecutionContext, io_manager: dg.IOManager, asset: str) -> pd.DataFrame | None:
+    """This run's partition of ``asset`` as last materialised (None before the first run): what an asset carries
+    over to keep a rerun's output identical (ciphertexts, first-seen times)."""
+    return load_stored(context, io_manager, asset, context.partition_key, context.assets_def.partitions_def)

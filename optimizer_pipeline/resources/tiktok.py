@@ -139,7 +139,8 @@ class SampleTikTokSource(TikTokSource):
 
     def fetch(self, settings: HashtagSettings) -> ScrapeBatch:
         from optimizer_pipeline.lib.market.replay import read_export
-        from optimizer_pipeline.lib.sample.corpus import generate_sample_corpus, write_competitor_items
+        from optimizer_pipeline.lib.sample.competitor_items import write_competitor_items
+        from optimizer_pipeline.lib.sample.corpus import generate_sample_corpus
 
         summary = generate_sample_corpus(self.corpus_dir(), seed=self.seed, scale=self.scale, workers=2)
         if settings.is_profile:

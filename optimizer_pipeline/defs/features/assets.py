@@ -3,11 +3,14 @@
 import dagster as dg
 import pandas as pd
 
+from optimizer_pipeline.defs.automation import PROPAGATE
+from optimizer_pipeline.defs.checks import ACCOUNTING, FIXED_SCHEMA, NO_NAN
 from optimizer_pipeline.lib.core import markdown
+from optimizer_pipeline.lib.core.invariants import accounting, fixed_schema, no_nan
 from optimizer_pipeline.lib.core.plots import feature_distributions_png, markdown_image
-from optimizer_pipeline.lib.features import FEATURE_VERSION, extract_video_features
+from optimizer_pipeline.lib.features import FEATURE_VERSION, extract_video_features, feature_columns
 from optimizer_pipeline.lib.features.runner import FeatureBatchError, run_feature_batch
-from optimizer_pipeline.lib.features.table import build_feature_table, jobs_for, quarantine_table
+from optimizer_pipeline.lib.features.table import build_feature_table, jobs_for, quarantine_table, table_columns
 from optimizer_pipeline.partitions import MARKET_PARTITIONS, partition_dims
 from optimizer_pipeline.resources.features import CreativeLabeler, FeatureStore
 
@@ -29,15 +32,28 @@ PLOT_COLUMNS = ["cuts_per_second", "hook_cut_count", "tempo_bpm", "brightness_me
 @dg.multi_asset(
     outs={
         "video_features": dg.AssetOut(
+            automation_condition=PROPAGATE,
             description="One row per selected video: visual, audio, timeline and hook features plus semantic labels "
             "(fixed schema; absent things are 0 with a has_* flag).",
             kinds={"parquet", "pandas", "opencv"},
         ),
         "video_features_quarantine": dg.AssetOut(
+            automation_condition=PROPAGATE,
             description="Selected videos without features (failed download or unusable file), with the reason.",
             kinds={"parquet", "pandas"},
         ),
     },
+    check_specs=[
+        ACCOUNTING.spec(
+            "video_features",
+            MARKET_PARTITIONS,
+            "Compares bucket_videos rows = video_features + video_features_quarantine rows.",
+        ),
+        FIXED_SCHEMA.spec("video_features", MARKET_PARTITIONS, "Schema: lib/features/table.py::table_columns."),
+        NO_NAN.spec(
+            "video_features", MARKET_PARTITIONS, "Columns: lib/features/dictionary.py::feature_columns (numeric ones)."
+        ),
+    ],
     partitions_def=MARKET_PARTITIONS,
     group_name="features",
     pool="feature_extraction",
@@ -93,7 +109,13 @@ def video_features(
     if len(table):
         png = feature_distributions_png(table, PLOT_COLUMNS, by="performance_tier")
         metadata["distributions"] = dg.MetadataValue.md(markdown_image(png, "feature distributions by tier"))
-    yield dg.MaterializeResult(asset_key="video_features", value=table, metadata=metadata)
+    counted = accounting(len(bucket_videos), {"with_features": len(table), "quarantined": len(quarantine)})
+    checks = [
+        ACCOUNTING.result("video_features", counted),
+        FIXED_SCHEMA.result("video_features", fixed_schema(table, table_columns())),
+        NO_NAN.result("video_features", no_nan(table, feature_columns())),
+    ]
+    yield dg.MaterializeResult(asset_key="video_features", value=table, metadata=metadata, check_results=checks)
     yield dg.MaterializeResult(
         asset_key="video_features_quarantine",
         value=quarantine,

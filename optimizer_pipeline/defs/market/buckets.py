@@ -3,8 +3,11 @@
 import dagster as dg
 import pandas as pd
 
+from optimizer_pipeline.defs.automation import PROPAGATE
+from optimizer_pipeline.defs.checks import ACCOUNTING, ENOUGH_DATA
 from optimizer_pipeline.lib.core import markdown
-from optimizer_pipeline.lib.market.bucket_selection import select_bucket
+from optimizer_pipeline.lib.core.invariants import accounting, enough_data
+from optimizer_pipeline.lib.market.bucket_selection import STATUS_INSUFFICIENT, select_bucket
 from optimizer_pipeline.lib.market.downloads import attach_video_files
 from optimizer_pipeline.partitions import MARKET_PARTITIONS, partition_dims
 from optimizer_pipeline.resources.registry import ClientRegistry
@@ -25,15 +28,28 @@ NOT_ANALYSED = "not analysed"
 @dg.multi_asset(
     outs={
         "bucket_videos": dg.AssetOut(
+            automation_condition=PROPAGATE,
             description="Selected videos of one bucket: quality-filtered, outliers removed, top-N by engagement, "
             "with celebrity weights, creator tiers, performance tiers and local video files.",
             kinds={"parquet", "pandas"},
         ),
         "bucket_videos_excluded": dg.AssetOut(
+            automation_condition=PROPAGATE,
             description="Videos of the bucket that were left out, each with its reason.",
             kinds={"parquet", "pandas"},
         ),
     },
+    check_specs=[
+        ACCOUNTING.spec(
+            "bucket_videos",
+            MARKET_PARTITIONS,
+            "Compares the bucket's tiktok_videos rows (0 for a bucket not analysed) = bucket_videos + "
+            "bucket_videos_excluded rows.",
+        ),
+        ENOUGH_DATA.spec(
+            "bucket_videos", MARKET_PARTITIONS, "Fails (WARN) when fewer videos pass the selection than a bucket needs."
+        ),
+    ],
     partitions_def=MARKET_PARTITIONS,
     group_name="market",
     pool="video_download",
@@ -72,6 +88,12 @@ def bucket_videos(
     if len(failed):
         context.log.warning(f"{len(failed)} video file(s) could not be fetched; see download_error")
     context.log.info(f"{dims}: {status}, {len(selected)} selected, {len(sel.excluded)} excluded")
+    counted = accounting(sel.counts["in_bucket"], {"selected": len(selected), "excluded": len(sel.excluded)})
+    enough = enough_data(
+        status,
+        {"in_bucket": sel.counts["in_bucket"], "selected": len(selected), "download_failures": len(failed)},
+        insufficient=STATUS_INSUFFICIENT,
+    )
     yield dg.MaterializeResult(
         asset_key="bucket_videos",
         value=selected,
@@ -92,6 +114,10 @@ def bucket_videos(
             "median_engagement_rate": float(selected["engagement_rate"].median()) if len(selected) else 0.0,
             "preview": dg.MetadataValue.md(markdown.table(selected[PREVIEW_COLUMNS])),
         },
+        check_results=[
+            ACCOUNTING.result("bucket_videos", counted),
+            ENOUGH_DATA.result("bucket_videos", enough),
+        ],
     )
     yield dg.MaterializeResult(
         asset_key="bucket_videos_excluded",

@@ -10,9 +10,13 @@ same storage, no path built by hand, and no loading of other clients' partitions
 import dagster as dg
 import pandas as pd
 
+from optimizer_pipeline.defs.automation import client_rollup
+from optimizer_pipeline.defs.checks import CHECKED_VALUE, TENANT_ISOLATION
 from optimizer_pipeline.lib.core import markdown
+from optimizer_pipeline.lib.core.invariants import foreign_rows
 from optimizer_pipeline.lib.market.competitors import competitor_summary, hashtag_strategy, top_hashtags
 from optimizer_pipeline.partitions import CLIENT, CLIENT_HASHTAG
+from optimizer_pipeline.resources.parquet_io import load_stored
 from optimizer_pipeline.resources.registry import ClientRegistry
 
 TOP_PER_COMPETITOR = 5
@@ -26,16 +30,8 @@ def _load_videos(
     """(the ``tiktok_videos`` partition, "ok") or (None, why it is not there)."""
     if not context.instance.has_dynamic_partition(CLIENT_HASHTAG.name, key):
         return None, f"partition {key} is not registered (run `optimizer-pipeline registry sync` or the sensor)"
-    input_context = dg.build_input_context(
-        asset_key=dg.AssetKey("tiktok_videos"),
-        partition_key=key,
-        asset_partitions_def=CLIENT_HASHTAG,
-        instance=context.instance,
-    )
-    try:
-        return io_manager.load_input(input_context), "ok"
-    except FileNotFoundError:
-        return None, f"tiktok_videos[{key}] is not materialised yet"
+    videos = load_stored(context, io_manager, "tiktok_videos", key, CLIENT_HASHTAG)
+    return (videos, "ok") if videos is not None else (None, f"tiktok_videos[{key}] is not materialised yet")
 
 
 def _preview(table: pd.DataFrame) -> pd.DataFrame:
@@ -47,7 +43,17 @@ def _preview(table: pd.DataFrame) -> pd.DataFrame:
 
 
 @dg.asset(
+    automation_condition=client_rollup("tiktok_videos"),
     partitions_def=CLIENT,
+    check_specs=[
+        TENANT_ISOLATION.spec(
+            "competitor_hashtag_strategy",
+            CLIENT,
+            "The table has no client column: compares each row's competitor with the competitor handles the "
+            "registry lists for this client.",
+        )
+    ],
+    dagster_type=CHECKED_VALUE,
     deps=[dg.AssetDep("tiktok_videos", partition_mapping=dg.AllPartitionMapping())],
     group_name="market",
     kinds={"parquet", "pandas"},
@@ -83,6 +89,7 @@ def competitor_hashtag_strategy(
     if missing:
         context.log.warning(f"{client.slug}: {status}")
     summary = competitor_summary(videos, table)
+    isolated = foreign_rows(table["competitor"], client.competitor_keys(), compared="competitor vs registry")
     return dg.MaterializeResult(
         value=table,
         metadata={
@@ -94,4 +101,5 @@ def competitor_hashtag_strategy(
             "summary": dg.MetadataValue.md(markdown.table(summary)),
             "preview": dg.MetadataValue.md(markdown.table(_preview(table), max_rows=50)),
         },
+        check_results=[TENANT_ISOLATION.result("competitor_hashtag_strategy", isolated)],
     )

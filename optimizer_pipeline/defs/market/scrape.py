@@ -3,7 +3,9 @@ into one table. A competitor partition (``<client>__at-<handle>``) differs only 
 
 import dagster as dg
 
+from optimizer_pipeline.defs.checks import ACCOUNTING
 from optimizer_pipeline.lib.core import markdown
+from optimizer_pipeline.lib.core.invariants import accounting
 from optimizer_pipeline.lib.market.normalize import normalize_items
 from optimizer_pipeline.partitions import CLIENT_HASHTAG
 from optimizer_pipeline.resources.registry import ClientRegistry
@@ -24,6 +26,9 @@ PREVIEW_COLUMNS = ["video_id", "author", "duration_s", "duration_bucket", "views
             kinds={"parquet", "pandas"},
         ),
     },
+    check_specs=[
+        ACCOUNTING.spec("tiktok_videos", CLIENT_HASHTAG, "Compares read = tiktok_videos + tiktok_videos_rejected rows.")
+    ],
     partitions_def=CLIENT_HASHTAG,
     group_name="market",
     pool="tiktok_api",
@@ -38,7 +43,7 @@ def tiktok_videos(context: dg.AssetExecutionContext, tiktok: TikTokSource, regis
         batch.items, source=batch.source, scraped_at=batch.scraped_at, date_cutoff=settings.date_cutoff
     )
     accepted, rejected = result.accepted, result.rejected
-    assert result.read == len(accepted) + len(rejected), "normalisation lost items"
+    counted = accounting(result.read, {"accepted": len(accepted), "rejected": len(rejected)})
     reasons = rejected["reason"].value_counts().to_dict() if len(rejected) else {}
     buckets = accepted["duration_bucket"].value_counts().reindex(settings.buckets, fill_value=0).to_dict()
     context.log.info(
@@ -65,6 +70,7 @@ def tiktok_videos(context: dg.AssetExecutionContext, tiktok: TikTokSource, regis
             "preview": dg.MetadataValue.md(markdown.table(accepted[PREVIEW_COLUMNS])),
             **batch.metadata,
         },
+        check_results=[ACCOUNTING.result("tiktok_videos", counted)],
     )
     yield dg.MaterializeResult(
         asset_key="tiktok_videos_rejected",

@@ -4,7 +4,11 @@
 import dagster as dg
 import pandas as pd
 
+from optimizer_pipeline.defs.automation import PROPAGATE
+from optimizer_pipeline.defs.checks import BEATS_BASELINE, CHECKED_VALUE, ENOUGH_DATA
 from optimizer_pipeline.lib.core import markdown
+from optimizer_pipeline.lib.core.invariants import beats_baseline, enough_data
+from optimizer_pipeline.lib.market.bucket_selection import STATUS_INSUFFICIENT, STATUS_OK
 from optimizer_pipeline.lib.patterns.bucket_model import fit_bucket_model, model_inputs
 from optimizer_pipeline.lib.patterns.evidence import (
     MIN_BUCKET_VIDEOS,
@@ -32,16 +36,24 @@ _ALL_BUCKETS_OF_HASHTAG = dg.MultiPartitionMapping(
 @dg.multi_asset(
     outs={
         "bucket_model": dg.AssetOut(
+            automation_condition=PROPAGATE,
             description="Engagement model ensemble of one bucket (random forest, tree, ridge, KMeans) with "
             "creator-grouped cross-validation: one row per model with held-out metrics next to a mean baseline.",
             kinds={"parquet", "scikitlearn"},
         ),
         "bucket_model_importance": dg.AssetOut(
+            automation_condition=PROPAGATE,
             description="One row per feature: each method's importance, held-out permutation importance, votes, "
             "consensus driver flag and direction.",
             kinds={"parquet", "scikitlearn"},
         ),
     },
+    check_specs=[
+        ENOUGH_DATA.spec(
+            "bucket_model", MARKET_PARTITIONS, "Fails (WARN) when too few videos or creators leave no model fitted."
+        ),
+        BEATS_BASELINE.spec("bucket_model", MARKET_PARTITIONS),
+    ],
     partitions_def=MARKET_PARTITIONS,
     group_name="patterns",
     code_version=MODEL_CODE_VERSION,
@@ -93,7 +105,11 @@ def bucket_model(context: dg.AssetExecutionContext, video_features: pd.DataFrame
         if result.notes:
             metadata["notes"] = dg.MetadataValue.md("\n".join(f"- {n}" for n in result.notes))
     context.log.info(f"{dims}: {result.status} ({result.reason or result.cv_scheme}); drivers: {summary['drivers']}")
-    yield dg.MaterializeResult(asset_key="bucket_model", value=metrics, metadata=metadata)
+    counts = {"videos": result.n_rows, "creators": result.n_groups}
+    enough = enough_data(result.status, counts, insufficient=STATUS_INSUFFICIENT)
+    beats = beats_baseline(result.status, result.beats_baseline, result.metrics, ok_status=STATUS_OK)
+    checks = [ENOUGH_DATA.result("bucket_model", enough), BEATS_BASELINE.result("bucket_model", beats)]
+    yield dg.MaterializeResult(asset_key="bucket_model", value=metrics, metadata=metadata, check_results=checks)
     importance = result.importance
     top = (
         importance.sort_values(["votes", "perm_importance_mean"], ascending=False).head(15)
@@ -112,7 +128,14 @@ def bucket_model(context: dg.AssetExecutionContext, video_features: pd.DataFrame
 
 
 @dg.asset(
+    automation_condition=PROPAGATE,
     partitions_def=MARKET_PARTITIONS,
+    check_specs=[
+        ENOUGH_DATA.spec(
+            "bucket_patterns", MARKET_PARTITIONS, "Fails (WARN) when the bucket has too few videos to test patterns."
+        )
+    ],
+    dagster_type=CHECKED_VALUE,
     group_name="patterns",
     code_version=PATTERNS_CODE_VERSION,
     kinds={"parquet", "pandas", "scipy"},
@@ -186,7 +209,12 @@ def bucket_patterns(
         metadata["changes"] = dg.MetadataValue.md("\n".join(lines) or "no pattern changed its label")
         metadata["patterns_changed"] = sum(len(v) for v in changes.values())
     context.log.info(f"{dims}: {status}; {counts}")
-    return dg.MaterializeResult(value=rows, metadata=metadata)
+    enough = enough_data(status, {"videos": n, "features_tested": len(rows)}, insufficient=STATUS_INSUFFICIENT)
+    return dg.MaterializeResult(
+        value=rows,
+        metadata=metadata,
+        check_results=[ENOUGH_DATA.result("bucket_patterns", enough)],
+    )
 
 
 def _previous_claims(context: dg.AssetExecutionContext) -> dict[str, str] | None:

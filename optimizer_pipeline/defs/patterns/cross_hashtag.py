@@ -12,7 +12,10 @@ and the asset loads exactly the registry's hashtag × bucket keys through the IO
 import dagster as dg
 import pandas as pd
 
+from optimizer_pipeline.defs.automation import client_rollup
+from optimizer_pipeline.defs.checks import CHECKED_VALUE, TENANT_ISOLATION
 from optimizer_pipeline.lib.core import markdown
+from optimizer_pipeline.lib.core.invariants import foreign_rows
 from optimizer_pipeline.lib.core.plots import markdown_image
 from optimizer_pipeline.lib.patterns.cross_hashtag import (
     SCOPE_SINGLE,
@@ -26,6 +29,7 @@ from optimizer_pipeline.lib.patterns.cross_hashtag import (
     cross_hashtag_patterns as find_cross_patterns,
 )
 from optimizer_pipeline.partitions import CLIENT, CLIENT_HASHTAG, MARKET_PARTITIONS, market_key
+from optimizer_pipeline.resources.parquet_io import load_stored
 from optimizer_pipeline.resources.registry import ClientRegistry
 
 CODE_VERSION = "cross-hashtag-patterns-v1"
@@ -34,22 +38,6 @@ UNIVERSAL_PREVIEW = ["duration_bucket", "feature", "direction", "hashtags_claime
 UNIVERSAL_PREVIEW += ["best_evidence", "median_lift", "sentence"]
 PERFORMANCE_PREVIEW = ["duration_bucket", "hashtags", "log_er_variance", "best_hashtag", "best_median_er"]
 PERFORMANCE_PREVIEW += ["worst_hashtag", "worst_median_er", "best_worst_ratio"]
-
-
-def _load(
-    context: dg.AssetExecutionContext, io_manager: dg.IOManager, asset: str, key: str, bucket: str
-) -> pd.DataFrame | None:
-    """One market partition of ``asset`` through the IO manager, None when it is not materialised."""
-    input_context = dg.build_input_context(
-        asset_key=dg.AssetKey(asset),
-        partition_key=market_key(key, bucket),
-        asset_partitions_def=MARKET_PARTITIONS,
-        instance=context.instance,
-    )
-    try:
-        return io_manager.load_input(input_context)
-    except FileNotFoundError:
-        return None
 
 
 def _status(hashtags: int, expected: int, missing: dict[str, list[str]], unregistered: list[str]) -> str:
@@ -69,7 +57,17 @@ def _status(hashtags: int, expected: int, missing: dict[str, list[str]], unregis
 
 
 @dg.asset(
+    automation_condition=client_rollup("bucket_patterns"),
     partitions_def=CLIENT,
+    check_specs=[
+        TENANT_ISOLATION.spec(
+            "cross_hashtag_patterns",
+            CLIENT,
+            "The table has no client column: compares every hashtag a row lists (its hashtags column) with the "
+            "client's own hashtags in the registry (competitor profiles are not the client's hashtags).",
+        )
+    ],
+    dagster_type=CHECKED_VALUE,
     deps=[dg.AssetDep(asset, partition_mapping=dg.AllPartitionMapping()) for asset in UPSTREAM],
     group_name="patterns",
     kinds={"parquet", "pandas"},
@@ -99,7 +97,7 @@ def cross_hashtag_patterns(
         for bucket in settings.buckets:
             expected += 1
             for asset, store in (("bucket_patterns", patterns), ("bucket_videos", videos)):
-                df = _load(context, io_manager, asset, key, bucket)
+                df = load_stored(context, io_manager, asset, market_key(key, bucket), MARKET_PARTITIONS)
                 store[(settings.tag, bucket)] = df
                 if df is None:
                     missing[asset].append(f"{key}|{bucket}")
@@ -132,4 +130,10 @@ def cross_hashtag_patterns(
     if any(missing.values()):
         metadata["missing"] = dg.MetadataValue.md("\n".join(f"- {a}: {', '.join(k)}" for a, k in missing.items() if k))
     context.log.info(f"{client.slug}: {status}; {scopes}")
-    return dg.MaterializeResult(value=table, metadata=metadata)
+    own = [h.tag for h in client.hashtags]
+    isolated = foreign_rows(table["hashtags"], own, compared="hashtags vs the client's hashtags", separator=",")
+    return dg.MaterializeResult(
+        value=table,
+        metadata=metadata,
+        check_results=[TENANT_ISOLATION.result("cross_hashtag_patterns", isolated)],
+    )

@@ -6,9 +6,12 @@ mapping loads a dict keyed by multi-partition key strings)."""
 import dagster as dg
 import pandas as pd
 
+from optimizer_pipeline.defs.automation import PROPAGATE
+from optimizer_pipeline.defs.checks import CHECKED_VALUE, ENOUGH_DATA
 from optimizer_pipeline.lib.core import markdown
+from optimizer_pipeline.lib.core.invariants import enough_data
 from optimizer_pipeline.lib.core.plots import markdown_image
-from optimizer_pipeline.lib.patterns.intelligence import VERDICTS, bucket_ranking, engagement_bars_png
+from optimizer_pipeline.lib.patterns.intelligence import INSUFFICIENT, VERDICTS, bucket_ranking, engagement_bars_png
 from optimizer_pipeline.partitions import CLIENT_HASHTAG, by_bucket
 
 INTELLIGENCE_CODE_VERSION = "bucket-intelligence-v1"
@@ -32,7 +35,16 @@ TABLE_COLUMNS = [
 
 
 @dg.asset(
+    automation_condition=PROPAGATE,
     partitions_def=CLIENT_HASHTAG,
+    check_specs=[
+        ENOUGH_DATA.spec(
+            "bucket_intelligence",
+            CLIENT_HASHTAG,
+            'Fails (WARN) when any duration bucket gets the "insufficient data" verdict.',
+        )
+    ],
+    dagster_type=CHECKED_VALUE,
     group_name="patterns",
     code_version=INTELLIGENCE_CODE_VERSION,
     kinds={"parquet", "pandas", "scipy"},
@@ -71,4 +83,15 @@ def bucket_intelligence(
         ),
     }
     context.log.info(f"{context.partition_key}: {verdict_counts}; mix {mix}")
-    return dg.MaterializeResult(value=table, metadata=metadata)
+    thin = table[table["verdict"] == INSUFFICIENT]
+    status = (
+        f"{INSUFFICIENT}: " + ", ".join(f"{r.duration_bucket} ({r.videos} videos)" for r in thin.itertuples())
+        if len(thin)
+        else "ok"
+    )
+    enough = enough_data(status, {"buckets": len(table), **verdict_counts}, insufficient=INSUFFICIENT)
+    return dg.MaterializeResult(
+        value=table,
+        metadata=metadata,
+        check_results=[ENOUGH_DATA.result("bucket_intelligence", enough)],
+    )

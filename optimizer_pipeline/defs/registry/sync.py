@@ -1,4 +1,9 @@
-"""Registry → dynamic partitions: one diff used by the sensor (daemon) and by ``registry sync`` (no daemon)."""
+"""Registry → dynamic partitions: one diff used by the sensor (daemon) and by ``registry sync`` (no daemon).
+
+Both also report the registry's problems (:func:`optimizer_pipeline.lib.registry.checks.check_registry`: files it
+names that are missing, hashtags the active source does not have) and say which file they read, because the
+sensor of a ``dagster dev`` started with another ``OPTIMIZER_CLIENTS_FILE`` reverts what ``registry sync`` did.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
+from optimizer_pipeline.lib.registry.checks import RegistryProblem
 from optimizer_pipeline.lib.registry.clients import Registry
 from optimizer_pipeline.partitions import CLIENT, CLIENT_HASHTAG
 
@@ -25,6 +31,21 @@ class PartitionDiff:
         parts = [f"+{name}: {', '.join(keys)}" for name, keys in self.add.items() if keys]
         parts += [f"-{name}: {', '.join(keys)}" for name, keys in self.remove.items() if keys]
         return "; ".join(parts) or "in sync"
+
+    def describe(self, registry_path: str) -> str:
+        """What a sync did, in words, e.g. ``removed client_hashtag: glowfuel__old (not in /x/clients.yaml)``."""
+        parts = [f"added {name}: {', '.join(keys)} (new in {registry_path})" for name, keys in self.add.items() if keys]
+        parts += [
+            f"removed {name}: {', '.join(keys)} (not in {registry_path})" for name, keys in self.remove.items() if keys
+        ]
+        return "; ".join(parts) or f"partitions already match {registry_path}"
+
+
+def registry_report(registry: Registry, diff: PartitionDiff, problems: list[RegistryProblem]) -> str:
+    """The sensor tick's message and ``registry sync``'s output: the changes, then one line per problem."""
+    lines = [diff.describe(registry.path)]
+    lines += [f"problem: {p}" for p in problems]
+    return "\n".join(lines)
 
 
 def diff_registry(registry: Registry, instance: dg.DagsterInstance) -> PartitionDiff:

@@ -10,12 +10,16 @@ started by hand reads every event file of the folder.
 """
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
+from optimizer_pipeline.defs.automation import PROPAGATE
+from optimizer_pipeline.defs.checks import ACCOUNTING, CHECKED_VALUE, TENANT_ISOLATION
 from optimizer_pipeline.defs.testloop.group import GROUP
 from optimizer_pipeline.lib.core import markdown
+from optimizer_pipeline.lib.core.invariants import accounting, foreign_rows
 from optimizer_pipeline.lib.testloop.attribution import attribute_orders
 from optimizer_pipeline.lib.testloop.conversions import parse_event_files
 from optimizer_pipeline.lib.testloop.redaction import redact_line
@@ -64,6 +68,21 @@ def _per_file(files: list, accepted: pd.DataFrame, rejected: pd.DataFrame) -> pd
             kinds=KINDS,
         ),
     },
+    check_specs=[
+        ACCOUNTING.spec(
+            "conversion_events",
+            CLIENT,
+            "Compares lines read = conversion_events + conversion_events_rejected rows + duplicates (same "
+            "messageId) + ignored lines.",
+        ),
+        TENANT_ISOLATION.spec(
+            "conversion_events",
+            CLIENT,
+            "The table has no client column: compares each row's source_file (a file name) with the names of the "
+            "run's files that lie in the client's own inbox folder (<inbox>/<client>/); a name also used by a file "
+            "outside that folder counts as foreign.",
+        ),
+    ],
     partitions_def=CLIENT,
     group_name=GROUP,
     code_version="conversion-events-v1",
@@ -82,8 +101,19 @@ def conversion_events(
     accepted = batch.accepted.to_pandas()
     rejected = batch.rejected.copy()
     rejected["raw"] = [redact_line(str(r), salt) for r in rejected["raw"]]
-    assert batch.read == len(accepted) + len(rejected) + batch.duplicates + batch.ignored, "events lost"
     folder = inbox.folder(client)
+    counted = accounting(
+        batch.read,
+        {
+            "accepted": len(accepted),
+            "rejected": len(rejected),
+            "duplicates": batch.duplicates,
+            "ignored": batch.ignored,
+        },
+    )
+    outside = {p.name for p in files if Path(p).resolve().parent != Path(folder).resolve()}
+    own_files = {p.name for p in files} - outside  # a row names its file only: a shared name cannot be told apart
+    isolated = foreign_rows(accepted["source_file"], own_files, compared="source_file vs the client's inbox folder")
     if not files:
         status = f"no event files in {folder}"
     elif len(rejected):
@@ -118,6 +148,10 @@ def conversion_events(
             "reasons": dg.MetadataValue.md(markdown.counts(reasons, key="reason", value="lines")),
             "preview": dg.MetadataValue.md(markdown.table(accepted[PREVIEW_COLUMNS], max_rows=10)),
         },
+        check_results=[
+            ACCOUNTING.result("conversion_events", counted),
+            TENANT_ISOLATION.result("conversion_events", isolated),
+        ],
     )
     yield dg.MaterializeResult(
         asset_key="conversion_events_rejected",
@@ -132,7 +166,23 @@ def conversion_events(
 
 
 @dg.asset(
+    automation_condition=PROPAGATE,
     partitions_def=CLIENT,
+    check_specs=[
+        ACCOUNTING.spec(
+            "attributed_conversions",
+            CLIENT,
+            "Compares the attribution's distinct (utm_id, person) clicks = clicks summed over the daily rows.",
+        ),
+        TENANT_ISOLATION.spec(
+            "attributed_conversions",
+            CLIENT,
+            "The table has no client column: compares each row's utm_id with the utm_ids of this client's "
+            "conversion_events (a utm_id that is not a traffic source is allowed here and counted as unknown by "
+            "pattern_posteriors).",
+        ),
+    ],
+    dagster_type=CHECKED_VALUE,
     group_name=GROUP,
     kinds=KINDS,
     code_version="attributed-conversions-v1",
@@ -153,7 +203,10 @@ def attributed_conversions(
     orders = result.orders
     attributed = orders[orders["utm_id"].notna()]
     unattributed = orders[orders["utm_id"].isna()]
-    assert int(daily["clicks"].sum()) == int(result.clicks["clicks"].sum()), "clicks differ from attribution"
+    counted = accounting(int(result.clicks["clicks"].sum()), {"daily_clicks": int(daily["clicks"].sum())})
+    isolated = foreign_rows(
+        daily["utm_id"], set(conversion_events["utm_id"].dropna()), compared="utm_id vs the client's events"
+    )
     per_source = (
         daily.groupby("utm_id")[["clicks", "page_views", "converters", "orders"]]
         .sum()
@@ -190,4 +243,8 @@ def attributed_conversions(
                 markdown.table(unattributed[["order_id", "timestamp", "total", "currency"]], max_rows=10)
             ),
         },
+        check_results=[
+            ACCOUNTING.result("attributed_conversions", counted),
+            TENANT_ISOLATION.result("attributed_conversions", isolated),
+        ],
     )

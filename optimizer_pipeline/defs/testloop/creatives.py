@@ -1,11 +1,15 @@
 """``creatives`` [client] (+ ``creatives_rejected``): a client's creative registry file, with the canonical pattern
 hash of each creative. Thin wiring around ``lib/testloop/creatives.py``."""
 
+from pathlib import Path
+
 import dagster as dg
 import pandas as pd
 
+from optimizer_pipeline.defs.checks import ACCOUNTING, TENANT_ISOLATION
 from optimizer_pipeline.defs.testloop.group import GROUP, NOT_CONFIGURED, TABLE_KINDS
 from optimizer_pipeline.lib.core import markdown
+from optimizer_pipeline.lib.core.invariants import accounting, foreign_rows
 from optimizer_pipeline.lib.testloop.creatives import (
     CREATIVE_COLUMNS,
     CREATIVE_STATUSES,
@@ -33,6 +37,15 @@ from optimizer_pipeline.resources.registry import ClientRegistry
             kinds=TABLE_KINDS,
         ),
     },
+    check_specs=[
+        ACCOUNTING.spec("creatives", CLIENT, "Compares entries read = creatives + creatives_rejected rows."),
+        TENANT_ISOLATION.spec(
+            "creatives",
+            CLIENT,
+            "The table has no client column and every row comes from one file: each row's clients are the "
+            "registry clients whose test_loop.creatives_file is that file, which must be this client alone.",
+        ),
+    ],
     partitions_def=CLIENT,
     group_name=GROUP,
     code_version="creatives-v1",
@@ -53,7 +66,14 @@ def creatives(context: dg.AssetExecutionContext, registry: ClientRegistry):
             raise dg.Failure(description=str(exc)) from exc
         status = "ok" if result.rejected.empty else f"ok; {len(result.rejected)} entries quarantined"
     accepted, rejected = result.accepted, result.rejected
-    assert result.read == len(accepted) + len(rejected), "creatives lost entries"
+    counted = accounting(result.read, {"accepted": len(accepted), "rejected": len(rejected)})
+    owners = ",".join(sorted(_file_owners(registry, path))) if path is not None else client.slug
+    isolated = foreign_rows(
+        pd.Series([owners] * len(accepted), dtype=object),
+        [client.slug],
+        compared="clients whose creatives_file is the file read",
+        separator=",",
+    )
     statuses = accepted["status"].value_counts().reindex(CREATIVE_STATUSES, fill_value=0).to_dict()
     patterns = active_creatives(accepted)["pattern_hash"].value_counts().to_dict() if len(accepted) else {}
     context.log.info(
@@ -77,6 +97,10 @@ def creatives(context: dg.AssetExecutionContext, registry: ClientRegistry):
                 markdown.table(accepted[["creative_id", "name", "status", "pattern_hash"]], max_rows=30)
             ),
         },
+        check_results=[
+            ACCOUNTING.result("creatives", counted),
+            TENANT_ISOLATION.result("creatives", isolated),
+        ],
     )
     yield dg.MaterializeResult(
         asset_key="creatives_rejected",
@@ -87,3 +111,10 @@ def creatives(context: dg.AssetExecutionContext, registry: ClientRegistry):
             "reasons": dg.MetadataValue.md(markdown.table(rejected[["entry", "creative_id", "reason"]], max_rows=30)),
         },
     )
+
+
+def _file_owners(registry: ClientRegistry, path: Path) -> list[str]:
+    """Slugs of every registry client whose creatives file is ``path``: more than one means shared rows."""
+    target = Path(path).resolve()
+    files = {c.slug: c.test_loop.creatives_file for c in registry.load().clients}
+    return [slug for slug, f in files.items() if f is not None and Path(f).resolve() == target]

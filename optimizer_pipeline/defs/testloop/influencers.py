@@ -9,8 +9,10 @@ materialisation, read back through the IO manager. No clear e-mail reaches a tab
 import dagster as dg
 import pandas as pd
 
+from optimizer_pipeline.defs.checks import ACCOUNTING, TENANT_ISOLATION
 from optimizer_pipeline.defs.testloop.group import GROUP, NOT_CONFIGURED, TABLE_KINDS
 from optimizer_pipeline.lib.core import markdown
+from optimizer_pipeline.lib.core.invariants import accounting, foreign_rows
 from optimizer_pipeline.lib.core.plots import markdown_image
 from optimizer_pipeline.lib.testloop.influencers import REJECTED_COLUMNS as ROSTER_REJECTED_COLUMNS
 from optimizer_pipeline.lib.testloop.influencers import (
@@ -44,6 +46,10 @@ PREVIEW_COLUMNS = ("handle", "followers", "engagement_rate", "niche", "geo", "st
             kinds=TABLE_KINDS,
         ),
     },
+    check_specs=[
+        ACCOUNTING.spec("influencers", CLIENT, "Compares CSV rows read = influencers + influencers_rejected rows."),
+        TENANT_ISOLATION.spec("influencers", CLIENT, "Compares each row's client column with this partition's client."),
+    ],
     partitions_def=CLIENT,
     group_name=GROUP,
     code_version="influencers-v1",
@@ -74,7 +80,8 @@ def influencers(
         table = roster_table(roster, client.slug, settings, pii, ciphertexts)
         rejected, read, scale = roster.rejected, roster.read, roster.engagement_scale
         status = "ok" if rejected.empty else f"ok; {len(rejected)} rows quarantined"
-    assert read == len(table) + len(rejected), "influencer import lost rows"
+    counted = accounting(read, {"accepted": len(table), "rejected": len(rejected)})
+    isolated = foreign_rows(table["client"], [client.slug], compared="client column")
     eligible = int(table["eligible"].sum()) if len(table) else 0
     context.log.info(
         f"{client.slug}: influencers read {read} = accepted {len(table)} + rejected {len(rejected)};"
@@ -101,7 +108,11 @@ def influencers(
     if len(table):
         png = eligibility_png(table, settings)
         metadata["eligibility_plot"] = dg.MetadataValue.md(markdown_image(png, "followers vs engagement rate"))
-    yield dg.MaterializeResult(asset_key="influencers", value=table, metadata=metadata)
+    checks = [
+        ACCOUNTING.result("influencers", counted),
+        TENANT_ISOLATION.result("influencers", isolated),
+    ]
+    yield dg.MaterializeResult(asset_key="influencers", value=table, metadata=metadata, check_results=checks)
     yield dg.MaterializeResult(
         asset_key="influencers_rejected",
         value=rejected,

@@ -6,8 +6,11 @@ import math
 import dagster as dg
 import pandas as pd
 
+from optimizer_pipeline.defs.automation import PROPAGATE
+from optimizer_pipeline.defs.checks import CHECKED_VALUE, POSTERIOR_SANITY, TENANT_ISOLATION
 from optimizer_pipeline.defs.testloop.group import GROUP
 from optimizer_pipeline.lib.core import markdown
+from optimizer_pipeline.lib.core.invariants import foreign_rows, posterior_sanity
 from optimizer_pipeline.lib.core.plots import markdown_image, posterior_intervals_png
 from optimizer_pipeline.lib.testloop.posterior_report import build_posteriors, build_recommendations
 from optimizer_pipeline.lib.testloop.source_counts import pattern_rows, pattern_summary, split_known
@@ -25,7 +28,18 @@ def _number(x: float) -> dg.MetadataValue:
 
 
 @dg.asset(
+    automation_condition=PROPAGATE,
     partitions_def=CLIENT,
+    check_specs=[
+        POSTERIOR_SANITY.spec("pattern_posteriors", CLIENT),
+        TENANT_ISOLATION.spec(
+            "pattern_posteriors",
+            CLIENT,
+            "The table has no client column: compares each row's pattern_hash with the pattern hashes of this "
+            "client's traffic_sources (utm_ids of other clients are counted as unknown, never as a pattern).",
+        ),
+    ],
+    dagster_type=CHECKED_VALUE,
     group_name=GROUP,
     kinds=KINDS,
     code_version="pattern-posteriors-v1",
@@ -99,11 +113,28 @@ def pattern_posteriors(
         ),
     }
     context.log.info(f"{client.slug}: {len(table)} patterns; prior {prior.method} {prior.alpha:.3g}/{prior.beta:.3g}")
-    return dg.MaterializeResult(value=table, metadata=metadata)
+    isolated = foreign_rows(
+        table["pattern_hash"], set(traffic_sources["pattern_hash"]), compared="pattern_hash vs traffic_sources"
+    )
+    checks = [
+        POSTERIOR_SANITY.result("pattern_posteriors", posterior_sanity(table)),
+        TENANT_ISOLATION.result("pattern_posteriors", isolated),
+    ]
+    return dg.MaterializeResult(value=table, metadata=metadata, check_results=checks)
 
 
 @dg.asset(
+    automation_condition=PROPAGATE,
     partitions_def=CLIENT,
+    check_specs=[
+        TENANT_ISOLATION.spec(
+            "test_recommendations",
+            CLIENT,
+            "The table has no client column: compares each recommended pattern_hash with the pattern hashes of "
+            "this client's pattern_posteriors.",
+        )
+    ],
+    dagster_type=CHECKED_VALUE,
     group_name=GROUP,
     kinds={"parquet", "pandas"},
     code_version="test-recommendations-v1",
@@ -126,7 +157,11 @@ def test_recommendations(
     split = {str(r.pattern_hash): round(float(r.budget_share), 4) for r in rec.itertuples()}
     status = "no patterns to recommend (no traffic sources)" if rec.empty else "ok"
     context.log.info(f"{client.slug}: {len(rec)} patterns recommended, {len(zone)} in the ignorance zone")
+    isolated = foreign_rows(
+        rec["pattern_hash"], set(pattern_posteriors["pattern_hash"]), compared="pattern_hash vs pattern_posteriors"
+    )
     return dg.MaterializeResult(
+        check_results=[TENANT_ISOLATION.result("test_recommendations", isolated)],
         value=rec,
         metadata={
             "status": status,

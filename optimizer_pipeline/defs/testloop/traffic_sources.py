@@ -9,8 +9,10 @@ back through the IO manager.
 import dagster as dg
 import pandas as pd
 
+from optimizer_pipeline.defs.checks import CHECKED_VALUE, TENANT_ISOLATION
 from optimizer_pipeline.defs.testloop.group import GROUP, TABLE_KINDS
 from optimizer_pipeline.lib.core import markdown
+from optimizer_pipeline.lib.core.invariants import foreign_rows
 from optimizer_pipeline.lib.core.plots import markdown_image
 from optimizer_pipeline.lib.testloop.influencer_status import STATUSES
 from optimizer_pipeline.lib.testloop.roster_plots import assignments_png
@@ -24,6 +26,12 @@ from optimizer_pipeline.resources.registry import ClientRegistry
 
 @dg.asset(
     partitions_def=CLIENT,
+    check_specs=[
+        TENANT_ISOLATION.spec(
+            "traffic_sources", CLIENT, "Compares each row's client column with this partition's client."
+        )
+    ],
+    dagster_type=CHECKED_VALUE,
     group_name=GROUP,
     kinds=TABLE_KINDS,
     code_version="traffic-sources-v1",
@@ -104,4 +112,9 @@ def traffic_sources(
             markdown_image(assignments_png(table), "assignments per pattern by status")
         )
     context.log.info(f"{client.slug}: {len(table)} assignments, {per_status['posted']} live links")
-    return dg.MaterializeResult(value=table[list(TRAFFIC_COLUMNS)], metadata=metadata)
+    isolated = foreign_rows(table["client"], [client.slug], compared="client column")
+    return dg.MaterializeResult(
+        value=table[list(TRAFFIC_COLUMNS)],
+        metadata=metadata,
+        check_results=[TENANT_ISOLATION.result("traffic_sources", isolated)],
+    )

@@ -19,6 +19,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from croniter import croniter
+
 from optimizer_pipeline.lib.core.buckets import DURATION_BUCKETS
 from optimizer_pipeline.lib.core.slugs import client_hashtag_key, is_slug, slugify
 from optimizer_pipeline.lib.core.yaml_files import read_yaml
@@ -35,7 +37,10 @@ HASHTAG_DEFAULTS: dict[str, Any] = {
     "over_collection": 800,
     "buckets": list(DURATION_BUCKETS),
     "outlier_fence_scale": "linear",
+    "refresh": "0 6 * * 1",
 }
+#: ``refresh: none`` (or null) turns the scheduled re-scrape of a hashtag or competitor off.
+REFRESH_OFF = "none"
 _HASHTAG_KEYS = {"tag", "slug", *HASHTAG_DEFAULTS}
 _CLIENT_KEYS = {"slug", "name", "industry", "brand", "hashtags", "competitors", "defaults", "test_loop"}
 _COMPETITOR_KEYS = {"handle", *HASHTAG_DEFAULTS}
@@ -68,6 +73,7 @@ class HashtagSettings:
     over_collection: int
     buckets: tuple[str, ...]
     outlier_fence_scale: str = "linear"
+    refresh: str | None = "0 6 * * 1"  # cron (UTC) of the scheduled re-scrape; None = never
     kind: str = KIND_HASHTAG
     handle: str | None = None
 
@@ -312,6 +318,7 @@ def _settings(tag: str, slug: str, merged: dict[str, Any], where: str, **extra: 
         over_collection=_int_field(merged, "over_collection", where, minimum=1),
         buckets=_buckets_field(merged.get("buckets"), where),
         outlier_fence_scale=_choice_field(merged, "outlier_fence_scale", ("linear", "log"), where),
+        refresh=_refresh_field(merged.get("refresh"), where),
         **extra,
     )
 
@@ -335,6 +342,22 @@ def _choice_field(d: dict[str, Any], key: str, choices: tuple[str, ...], where: 
     if v not in choices:
         raise RegistryError(f"{where}: field '{key}' must be one of {list(choices)}, got {v!r}")
     return str(v)
+
+
+def _refresh_field(v: Any, where: str) -> str | None:
+    """A five-field cron string (UTC), or None for ``none`` / null.
+
+    Validity is croniter's, the library ``hashtag_refresh_schedule`` evaluates the string with, so a file accepted
+    here never fails at a tick, and no cron grammar is written here.
+    """
+    if v is None or (isinstance(v, str) and v.strip().lower() == REFRESH_OFF):
+        return None
+    if not isinstance(v, str) or len(v.split()) != 5 or not croniter.is_valid(v):
+        raise RegistryError(
+            f"{where}: field 'refresh' must be a cron string with five fields (UTC), e.g. '0 6 * * 1' for Mondays "
+            f"at 06:00, or 'none' to never re-scrape; got {v!r}"
+        )
+    return " ".join(v.split())
 
 
 def _date_field(v: Any, where: str) -> date | None:

@@ -81,3 +81,36 @@ def test_registry_file_errors_name_the_file_and_a_bom_is_accepted(tmp_path):
     bom = tmp_path / "bom.yaml"
     bom.write_bytes(b"\xef\xbb\xbf" + SAMPLE_CLIENTS_FILE.read_bytes())
     assert load_registry(bom).client("glowfuel").name == load_registry(SAMPLE_CLIENTS_FILE).client("glowfuel").name
+
+
+def test_refresh_defaults_weekly_is_inherited_and_none_disables(tmp_path):
+    text = (
+        "defaults: {refresh: '0 5 * * *'}\n"
+        "clients:\n"
+        "  - name: Acme\n"
+        "    competitors: [{handle: rival, refresh: none}]\n"
+        "    hashtags: [fit, {tag: gym, refresh: '30  7 * * 1,4'}, {tag: yoga, refresh: null}]\n"
+        "  - name: Beta\n"
+        "    defaults: {refresh: none}\n"
+        "    hashtags: [run]\n"
+    )
+    reg = load_registry(write(tmp_path, text))
+    refresh = {key: reg.lookup(key)[1].refresh for key in reg.client_hashtag_keys()}
+    assert refresh == {
+        "acme__at-rival": None,
+        "acme__fit": "0 5 * * *",  # the file's default
+        "acme__gym": "30 7 * * 1,4",  # its own, whitespace normalised
+        "acme__yoga": None,
+        "beta__run": None,  # the client's default
+    }
+    _, tag = load_registry(SAMPLE_CLIENTS_FILE).lookup("glowfuel__nutrition")
+    assert tag.refresh == "0 6 * * 1"  # built-in default: weekly, Mondays 06:00 UTC
+
+
+@pytest.mark.parametrize("value", ["'99 6 * * 1'", "'0 6 * *'", "weekly", "3", "[0, 6]", "false"])
+def test_a_bad_refresh_names_file_client_hashtag_and_field(tmp_path, value):
+    path = write(tmp_path, f"clients:\n  - name: Acme\n    hashtags: [{{tag: fit, refresh: {value}}}]\n")
+    with pytest.raises(RegistryError) as err:
+        load_registry(path)
+    for needle in ("clients.yaml", "Acme", "'fit'", "refresh", "none"):
+        assert needle in str(err.value), (needle, str(err.value))
