@@ -17,21 +17,13 @@ from dataclasses import dataclass
 
 from scipy import stats
 
-from optimizer_pipeline.lib.patterns.tier_comparison import critical_z, validated_count
+from optimizer_pipeline.lib.patterns.tier_comparison import TierComparison, critical_z, validated_count
 
 
 @dataclass(frozen=True, slots=True)
-class BinaryComparison:
+class BinaryComparison(TierComparison):
     """Top vs reference tier for a 0/1 feature; ``effect`` is the risk difference prevalence_top - prevalence_ref."""
 
-    test: str
-    p_value: float
-    effect: float
-    effect_name: str
-    ci_low: float
-    ci_high: float
-    n_top: int
-    n_ref: int
     k_top: int
     k_ref: int
     prevalence_top: float

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
-from optimizer_pipeline.lib.patterns.tier_comparison import critical_z, monotone_root, validated_count
+from optimizer_pipeline.lib.patterns.tier_comparison import TierComparison, critical_z, monotone_root, validated_count
 
 #: Monte-Carlo resamples for the permutation chi-square; the p-value's standard error is at most
 #: sqrt(0.05 * 0.95 / 19_999) ~ 0.0015 near 0.05.
@@ -26,21 +26,13 @@ PERMUTATION_SEED = 20_240_917
 
 
 @dataclass(frozen=True, slots=True)
-class CategoricalComparison:
+class CategoricalComparison(TierComparison):
     """Top vs reference tier for a categorical feature; ``effect`` is Cramér's V (unsigned, 0..1).
 
     ``top_level`` is the level whose share rises most from the reference to the top tier; ``prevalence_top`` /
     ``prevalence_ref`` are that level's shares, ``shares_top`` / ``shares_ref`` hold every level's share.
     """
 
-    test: str
-    p_value: float
-    effect: float
-    effect_name: str
-    ci_low: float
-    ci_high: float
-    n_top: int
-    n_ref: int
     statistic: float
     df: int
     top_level: str

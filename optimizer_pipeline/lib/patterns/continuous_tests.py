@@ -24,28 +24,20 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import optimize, special, stats
 
-from optimizer_pipeline.lib.patterns.tier_comparison import critical_z, monotone_root
+from optimizer_pipeline.lib.patterns.tier_comparison import TierComparison, critical_z, monotone_root
 
 #: Exact Mann-Whitney null distribution up to this many pooled values (counts stay well inside int64).
 _EXACT_U_MAX_TOTAL = 60
 
 
 @dataclass(frozen=True, slots=True)
-class ContinuousComparison:
+class ContinuousComparison(TierComparison):
     """Top vs reference tier for a continuous feature.
 
     ``effect`` is Cliff's delta (mann-whitney) or Hedges' g (welch); ``shift`` is the matching location difference
     top - ref: the Hodges-Lehmann estimate (mann-whitney) or the mean difference (welch), named by ``shift_name``.
     """
 
-    test: str
-    p_value: float
-    effect: float
-    effect_name: str
-    ci_low: float
-    ci_high: float
-    n_top: int
-    n_ref: int
     median_top: float
     median_ref: float
     mean_top: float
@@ -186,6 +178,22 @@ def _theta_ci(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[float, float,
     return theta, low, high
 
 
+def _not_tested(note: str, base: dict[str, Any]) -> ContinuousComparison:
+    """The result of a comparison that cannot be made (degenerate tiers): no effect, p = 1, and why in ``note``."""
+    return ContinuousComparison(
+        p_value=1.0,
+        effect=0.0,
+        ci_low=0.0,
+        ci_high=0.0,
+        shift=0.0,
+        shift_ci_low=0.0,
+        shift_ci_high=0.0,
+        statistic=0.0,
+        note=note,
+        **base,
+    )
+
+
 def mann_whitney(top: ArrayLike, ref: ArrayLike, *, alpha: float = 0.05) -> ContinuousComparison:
     """Rank-based comparison of a continuous feature (robust to the heavy tails of engagement-like features).
 
@@ -206,18 +214,7 @@ def mann_whitney(top: ArrayLike, ref: ArrayLike, *, alpha: float = 0.05) -> Cont
     base = {"test": "mann-whitney", "effect_name": "cliff's delta", "shift_name": "hodges-lehmann", **desc}
     reason = _degenerate_reason(x, y)
     if reason:
-        return ContinuousComparison(
-            p_value=1.0,
-            effect=0.0,
-            ci_low=0.0,
-            ci_high=0.0,
-            shift=0.0,
-            shift_ci_low=0.0,
-            shift_ci_high=0.0,
-            statistic=0.0,
-            note=_join(reason, dropped),
-            **base,
-        )
+        return _not_tested(_join(reason, dropped), base)
     m, n = x.size, y.size
     res = stats.mannwhitneyu(x, y, alternative="two-sided", method="auto")
     theta, t_low, t_high = _theta_ci(x, y, alpha)
@@ -283,18 +280,7 @@ def welch(top: ArrayLike, ref: ArrayLike, *, alpha: float = 0.05) -> ContinuousC
     if not reason and np.var(x) == 0.0 and np.var(y) == 0.0:
         reason = "no variance within either tier: t-test undefined (use mann_whitney)"
     if reason:
-        return ContinuousComparison(
-            p_value=1.0,
-            effect=0.0,
-            ci_low=0.0,
-            ci_high=0.0,
-            shift=0.0,
-            shift_ci_low=0.0,
-            shift_ci_high=0.0,
-            statistic=0.0,
-            note=_join(reason, dropped),
-            **base,
-        )
+        return _not_tested(_join(reason, dropped), base)
     m, n = x.size, y.size
     with warnings.catch_warnings():  # a constant tier is legitimate here; scipy warns about its variance
         warnings.filterwarnings("ignore", message="Precision loss occurred", category=RuntimeWarning)

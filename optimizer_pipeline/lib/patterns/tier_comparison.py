@@ -17,10 +17,26 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy import optimize, stats
+
+
+@dataclass(frozen=True, slots=True)
+class TierComparison:
+    """What every top-vs-reference comparison reports, whatever the feature's type: the test, its p-value, the
+    effect size with its interval and the two tier sizes (``evidence.py`` reads these; each family adds its own)."""
+
+    test: str
+    p_value: float
+    effect: float
+    effect_name: str
+    ci_low: float
+    ci_high: float
+    n_top: int
+    n_ref: int
 
 
 def critical_z(alpha: float) -> float:
