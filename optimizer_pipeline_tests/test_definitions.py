@@ -40,6 +40,26 @@ def test_requested_partitions_run_upstream_first_through_named_jobs(monkeypatch,
     ]
 
 
+def test_one_partition_shares_a_run_until_an_edge_crosses_partitions(monkeypatch, tmp_path):
+    """Buckets, features and models of one partition run together; bucket_patterns, which reads every bucket of
+    its hashtag, waits for a later run, and so does the [client_hashtag] intelligence."""
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    pk = "glowfuel__nutrition|0-15s"
+    chain = ("bucket_videos", "video_features", "bucket_model", "bucket_patterns")
+    requested = {dg.AssetKey(name): {pk} for name in chain}
+    requested[dg.AssetKey("bucket_intelligence")] = {"glowfuel__nutrition"}
+    runs = [
+        (job, key, sorted(k.to_user_string() for k in keys))
+        for job, key, keys in planned_runs(load_definitions(), requested)
+    ]
+    assert runs == [
+        ("market_bucket_job", pk, sorted(["bucket_videos", "bucket_videos_excluded", "video_features",
+                                          "video_features_quarantine", "bucket_model", "bucket_model_importance"])),
+        ("market_bucket_job", pk, ["bucket_patterns"]),
+        ("hashtag_intelligence_job", "glowfuel__nutrition", ["bucket_intelligence"]),
+    ]  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("env", "cls"),
     [

@@ -91,23 +91,48 @@ def job_of_asset(defs: dg.Definitions) -> dict[dg.AssetKey, str]:
     return owner
 
 
+def barriers(graph: dg.BaseAssetGraph) -> dict[dg.AssetKey, int]:
+    """Asset key → how many partition-crossing edges lie upstream of it on the longest path.
+
+    Assets with the same barrier that one job runs for one partition can share a run (the job orders them); an edge
+    that is not the identity (``bucket_patterns`` reading every bucket of its hashtag, a [client] rollup reading its
+    hashtags) needs every upstream partition finished first, so it starts the next barrier."""
+    barrier: dict[dg.AssetKey, int] = {}
+    for key in graph.toposorted_asset_keys:
+        node = graph.get(key)
+        barrier[key] = max(
+            (
+                barrier[parent]
+                + int(
+                    graph.get(parent).partitions_def != node.partitions_def
+                    or not isinstance(graph.get_partition_mapping(key, parent), dg.IdentityPartitionMapping)
+                )
+                for parent in node.parent_keys
+                if parent in barrier
+            ),
+            default=0,
+        )
+    return barrier
+
+
 def planned_runs(
     defs: dg.Definitions, requested: Mapping[dg.AssetKey, set[str]]
 ) -> list[tuple[str, str, set[dg.AssetKey]]]:
-    """``(job, partition key, assets)`` runs covering ``requested``, upstream dependency levels first. A requested
-    key brings the rest of its execution set (a multi-asset that cannot run in part)."""
+    """``(job, partition key, assets)`` runs covering ``requested``: one run per job, partition and barrier
+    (:func:`barriers`), earlier barriers first. A requested key brings the rest of its execution set (a multi-asset
+    that cannot run in part)."""
     graph = defs.resolve_asset_graph()
-    level_of = {k: i for i, level in enumerate(graph.toposorted_asset_keys_by_level) for k in level}
+    barrier_of = barriers(graph)
     owner = job_of_asset(defs)
     runs: dict[tuple[int, str, str], set[dg.AssetKey]] = defaultdict(set)
     for key, partitions in requested.items():
         together = set(graph.get(key).execution_set_asset_keys) | {key}
-        level = max(level_of[k] for k in together)
+        barrier = max(barrier_of[k] for k in together)
         job = owner.get(key)
         if job is None:
             raise ValueError(f"automation requested {key.to_user_string()}, which no named job runs")
         for pk in partitions:
-            runs[(level, job, str(pk))] |= together
+            runs[(barrier, job, str(pk))] |= together
     return [(job, pk, keys) for (_, job, pk), keys in sorted(runs.items())]
 
 
