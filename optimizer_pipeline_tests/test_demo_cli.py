@@ -21,9 +21,9 @@ from optimizer_pipeline_tests.shared_data import REPO_ROOT
 
 
 def test_demo_materialises_everything_and_prints_bucket_summary(tmp_path, monkeypatch):
-    home = tmp_path / "seed-7-scale-0.3"  # the per-seed home layout of benchmarks/recovery.py (below)
+    home = tmp_path / "seed-7-scale-0.4"  # the per-seed home layout of benchmarks/recovery.py (below)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPTIMIZER_", "DAGSTER_"))}
-    cmd = [sys.executable, "-m", "optimizer_pipeline", "demo", "--home", str(home), "--scale", "0.3", "--seed", "7"]
+    cmd = [sys.executable, "-m", "optimizer_pipeline", "demo", "--home", str(home), "--scale", "0.4", "--seed", "7"]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     assert " - DEBUG - " not in out.stdout + out.stderr  # no Dagster DEBUG lines
