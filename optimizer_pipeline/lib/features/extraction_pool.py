@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -76,11 +77,33 @@ def serial_outcomes(tasks: Sequence[ExtractionTask]) -> Iterator[tuple[Extractio
         yield task, extract_one(task)
 
 
+#: One pool per worker count, kept for the life of the process. A spawned worker pays for its imports (OpenCV, PyAV,
+#: librosa and numba's cache) before its first video, about as long as extracting a short clip; a process that runs
+#: many partitions (the in-process demo: 20 bucket runs) pays it once instead of once per partition. A run in its
+#: own process (Dagster's default) sees no difference.
+_POOLS: dict[int, ProcessPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _pool(workers: int, *, replace: ProcessPoolExecutor | None = None) -> ProcessPoolExecutor:
+    """The process's pool of ``workers`` spawn workers; ``replace`` retires a broken one first."""
+    with _POOLS_LOCK:
+        current = _POOLS.get(workers)
+        if current is not None and current is replace:
+            del _POOLS[workers]
+            current.shutdown(wait=True, cancel_futures=True)
+            current = None
+        if current is None:
+            current = _POOLS[workers] = ProcessPoolExecutor(
+                max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+            )
+        return current
+
+
 def pool_outcomes(tasks: Sequence[ExtractionTask], workers: int) -> Iterator[tuple[ExtractionTask, ExtractionOutcome]]:
     """Outcomes from a process pool; tasks in flight when a worker dies are retried alone to find the culprit."""
-    context = multiprocessing.get_context("spawn")
     queue, suspects = deque(tasks), deque[ExtractionTask]()
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    pool = _pool(workers)
     inflight: dict[Future[ExtractionOutcome], ExtractionTask] = {}
     try:
         while queue or suspects or inflight:
@@ -108,12 +131,12 @@ def pool_outcomes(tasks: Sequence[ExtractionTask], workers: int) -> Iterator[tup
                 continue
             broken.extend(inflight.values())
             inflight.clear()
-            pool.shutdown(wait=True, cancel_futures=True)
-            pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+            pool = _pool(workers, replace=pool)
             if len(broken) == 1:
                 yield broken[0], ExtractionOutcome(error="worker process crashed while extracting this video")
             else:
                 log.warning("a feature worker crashed; retrying %d videos one at a time", len(broken))
                 suspects.extend(broken)
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        for future in inflight:  # a batch given up early (an error, a closed generator) leaves no work queued
+            future.cancel()

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from optimizer_pipeline.lib.features import extraction_pool
 from optimizer_pipeline.lib.features.feature_cache import feature_cache_path
 from optimizer_pipeline.lib.features.labels import rule_based_labels
 from optimizer_pipeline.lib.features.runner import (
@@ -278,6 +279,18 @@ def test_a_worker_crash_quarantines_only_the_video_that_caused_it(tmp_path: Path
     assert [(q["video_id"], q["reason"]) for q in result.quarantined] == [
         ("crasher", "worker process crashed while extracting this video")
     ]
+
+
+def test_batches_of_one_process_share_its_workers_and_a_crash_replaces_them(tmp_path: Path, counter: Path) -> None:
+    """Workers pay for their imports once per process (the in-process demo runs 20 batches), not once per batch."""
+    run(make_videos(tmp_path / "a", good(3)), tmp_path / "cache-a", workers=2)
+    pool = extraction_pool._pool(2)
+    run(make_videos(tmp_path / "b", {**good(3), "other": b"fine too"}), tmp_path / "cache-b", workers=2)
+    assert extraction_pool._pool(2) is pool
+    crashed = run(make_videos(tmp_path / "c", {**good(7), "crasher": b"CRASH!"}), tmp_path / "cache-c", workers=2)
+    assert len(crashed.rows) == 7 and extraction_pool._pool(2) is not pool  # a broken pool is never reused
+    after = run(make_videos(tmp_path / "d", good(2)), tmp_path / "cache-d", workers=2)
+    assert len(after.rows) == 2 and not after.quarantined
 
 
 def test_workers_need_a_picklable_extractor(tmp_path: Path) -> None:
