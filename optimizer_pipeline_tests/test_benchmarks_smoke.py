@@ -61,3 +61,28 @@ def test_bandit_benchmark_quick_reports_every_bar():
     assert set(report["obd_ope"]) == {"all", "men", "women"}
     for r in report["obd_ope"].values():
         assert 0 <= r["thompson_snips"] <= 1 and r["rows_eval"] > 0
+
+
+def test_calibration_benchmark_quick_reports_every_figure():
+    out = _run("calibration.py", "--quick", "--json")
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads(out.stdout)
+    keys = {
+        "maturity_bias",
+        "zero_conversion_coverage",
+        "influencer_coverage",
+        "bucket_null_verdict_rate",
+        "beats_baseline_null_rate",
+        "proxy_fdr",
+    }
+    assert keys <= set(report) and set(report["parts"]) == keys
+    for key, part in report["parts"].items():
+        assert part["key"] == key and isinstance(part["value"], float), part
+        assert {"target", "passed", "before", "detail", "seconds"} <= set(part)
+    # quick replicates carry more Monte-Carlo error than the full run, so these bars are looser than the targets
+    assert abs(report["maturity_bias"]) <= 0.15
+    assert report["zero_conversion_coverage"] >= 0.9
+    assert report["influencer_coverage"] >= 0.9
+    assert report["bucket_null_verdict_rate"] <= 0.1
+    assert report["beats_baseline_null_rate"] <= 0.1
+    assert report["proxy_fdr"] <= 0.15

@@ -70,6 +70,13 @@ def test_models_have_grouped_cv_metrics_and_a_verified_store(home):
     assert set(metrics["model"]) == {"random_forest", "decision_tree", "linear"}
     assert metrics[["r2", "rmse", "spearman", "baseline_r2", "baseline_rmse"]].notna().all().all()
     estimators, info = load_model(data_home / "models", f"{CH}/0-15s", code_version=MODEL_CODE_VERSION)
+    # The seed and the baseline test are recorded next to the model and in the asset metadata.
+    assert m["random_state"] == 0 and info["extra"]["random_state"] == 0
+    assert info["extra"]["beats_baseline"] == m["beats_baseline"]
+    assert info["extra"]["baseline_test"]["p_holm"] == metrics["p_holm"].min()
+    assert m["beats_baseline_alpha"] == 0.05 and "Nadeau-Bengio" in m["beats_baseline_test"]
+    assert m["beats_baseline_p_holm"] == round(float(metrics["p_holm"].min()), 4)
+    assert (metrics["random_state"] == 0).all() and metrics["significant"].dtype == bool
     features = pd.read_parquet(data_home / "data" / "video_features" / CH / "0-15s.parquet")
     pred = predict_log_er(estimators, features[info["feature_names"]], info["feature_names"])
     assert len(pred) == n and pd.Series(pred).notna().all()
@@ -80,6 +87,7 @@ def test_models_have_grouped_cv_metrics_and_a_verified_store(home):
 def test_small_buckets_are_statuses_not_failures(home):
     data_home, meta, _, _ = home
     assert meta["bucket_model/91-120s"]["status"] == "insufficient data"
+    assert meta["bucket_model/91-120s"]["random_state"] == 0
     assert meta["bucket_patterns/91-120s"]["status"].startswith("insufficient data")
     rows = pd.read_parquet(data_home / "data" / "bucket_patterns" / CH / "91-120s.parquet")
     assert rows.empty and list(rows.columns) == list(PATTERN_COLUMNS)
@@ -92,9 +100,20 @@ def test_patterns_table_contract_and_planted_hook_cuts(home):
     rows = pd.read_parquet(data_home / "data" / "bucket_patterns" / CH / "0-15s.parquet")
     assert {"feature", "duration_bucket", "evidence", "q_value", "lift", "sentence"} <= set(rows.columns)
     assert (rows["duration_bucket"] == "0-15s").all() and rows["q_value"].between(0, 1).all()
-    hook = rows.set_index("feature").loc["hook_cut_count"]
-    assert hook.direction == "higher" and hook.q_value < 0.1 and hook.evidence in ("STRONG", "MODERATE")
-    assert "Cuts in the first 3 seconds" in hook.sentence
+    by = rows.set_index("feature")
+    hook = by.loc["hook_cut_count"]
+    # found through its pattern family: the family's lead is claimed, in the direction hook cuts point to
+    lead = by.loc[hook.family]
+    assert lead.family_role == "lead" and lead.q_value < 0.1 and lead.evidence in ("STRONG", "MODERATE")
+    assert lead.direction == ("higher" if hook.family_rho > 0 else "lower")
+    if hook.family_role == "lead":
+        assert "Cuts in the first 3 seconds" in hook.sentence
+    else:
+        assert hook.evidence == "none" and "a proxy of" in hook.sentence
+    claimed = rows[rows["evidence"] != "none"]
+    assert (claimed["family_role"] == "lead").all() and set(meta["bucket_patterns/0-15s"]["claims_json"]) == set(
+        claimed["feature"]
+    )
     assert meta["bucket_patterns/0-15s"]["changes"] == "first materialisation of this partition"
 
 

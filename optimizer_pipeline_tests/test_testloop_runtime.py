@@ -166,10 +166,15 @@ def test_posteriors_are_the_closed_form_and_recover_the_planted_rates(sample_loo
     assert {"pattern_hash", "alpha", "beta", "mean", "ci_low", "ci_high", "clicks", "conversions", "p_best"} <= set(
         post.columns
     )
-    a0, b0 = m["prior_alpha"], m["prior_beta"]
+    a0, b0 = m["prior_alpha"], m["prior_beta"]  # rounded for display (4 significant digits)
     assert m["prior_method"] == "empirical_bayes" and 2 <= a0 + b0 <= 200
-    a = a0 + post["conversions_observed"]
-    b = b0 + post["clicks_observed"] - post["conversions_observed"]
+    # the prior is exact in the table: alpha - effective conversions (cluster-deflated mature counts) is alpha0
+    a0_exact = float((post["alpha"] - post["effective_conversions"]).iloc[0])
+    assert a0 == pytest.approx(a0_exact, rel=1e-3)
+    b0_exact = float((post["beta"] - post["effective_clicks"] + post["effective_conversions"]).iloc[0])
+    assert b0 == pytest.approx(b0_exact, rel=1e-3)
+    a = a0_exact + post["effective_conversions"]
+    b = b0_exact + post["effective_clicks"] - post["effective_conversions"]
     pd.testing.assert_series_equal(post["alpha"], a, check_names=False)
     pd.testing.assert_series_equal(post["beta"], b, check_names=False)
     pd.testing.assert_series_equal(post["ci_low"], pd.Series(stats.beta.ppf(0.025, a, b)), check_names=False)
@@ -267,4 +272,6 @@ def test_empty_inbox_and_decay(tmp_path, instance):
     post = loop.table("pattern_posteriors")
     assert meta["pattern_posteriors"]["decay_per_day"] == 0.8
     assert (post["clicks"] < post["clicks_observed"]).all()  # old days count less
-    assert post["alpha"].tolist() == pytest.approx(meta["pattern_posteriors"]["prior_alpha"] + post["conversions"])
+    assert post["alpha"].tolist() == pytest.approx(
+        meta["pattern_posteriors"]["prior_alpha"] + post["effective_conversions"], rel=1e-3
+    )

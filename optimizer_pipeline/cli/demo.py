@@ -190,7 +190,9 @@ def print_intelligence(home: Path, say: Callable[[str], None] = print) -> None:
 
 
 def score_sample_recovery(home: Path):
-    """Planted effects found vs the sample corpus's ground truth (hashtag partitions of the sample client)."""
+    """Planted effects found vs the sample corpus's ground truth (hashtag partitions of the sample client). Every
+    claimed row is scored, each with the bucket's ``video_features`` for the proxy rule (see
+    :mod:`optimizer_pipeline.lib.sample.recovery`)."""
     import json
 
     from optimizer_pipeline.lib.core.buckets import DURATION_BUCKETS
@@ -203,13 +205,17 @@ def score_sample_recovery(home: Path):
     if not truth_file.exists() or not asset_partition_paths(home, "bucket_patterns"):
         return None
     truth = json.loads(truth_file.read_text())
-    patterns = {}
+    patterns, frames = {}, {}
     for hashtag in truth["hashtags"]:
         for bucket in DURATION_BUCKETS:
-            rows = read_asset(home, "bucket_patterns", market_key(f"{SAMPLE_CLIENT}__{hashtag}", bucket))
+            key = market_key(f"{SAMPLE_CLIENT}__{hashtag}", bucket)
+            rows = read_asset(home, "bucket_patterns", key)
             if rows is not None and len(rows):
                 patterns[(hashtag, bucket)] = rows
-    return score_recovery(patterns, truth)
+                features = read_asset(home, "video_features", key)
+                if features is not None:
+                    frames[(hashtag, bucket)] = features
+    return score_recovery(patterns, truth, frames)
 
 
 def bucket_summary(metadata: dict[tuple[str, str], dict]) -> pd.DataFrame:

@@ -30,6 +30,7 @@ from typing import Any
 
 import dagster as dg
 
+from optimizer_pipeline.defs.metadata import display_metadata
 from optimizer_pipeline.lib.core.invariants import Verdict
 
 
@@ -67,7 +68,7 @@ class Invariant:
             passed=verdict.passed,
             severity=self.severity,
             description=verdict.reason,
-            metadata=metadata,
+            metadata=display_metadata(metadata),
         )
 
 
@@ -102,8 +103,10 @@ POSTERIOR_SANITY = Invariant(
 BEATS_BASELINE = Invariant(
     "beats_baseline",
     _WARN,
-    "A fitted model beats the mean baseline on held-out creators (r2 and rmse); when none does, the drivers are "
-    "descriptive only. Passes when no model was fitted (see enough_data).",
+    "A fitted model beats the mean baseline on held-out creators: one-sided Nadeau-Bengio corrected repeated-CV "
+    "t-test on per-fold paired MSE differences, Holm over the three regressors, alpha = 0.05, and positive pooled "
+    "r2/rmse gains; when none does, the drivers are descriptive only. Passes when no model was fitted (see "
+    "enough_data).",
 )
 ENOUGH_DATA = Invariant(
     "enough_data",

@@ -5,6 +5,7 @@ import pandas as pd
 
 from optimizer_pipeline.defs.automation import PROPAGATE
 from optimizer_pipeline.defs.checks import ACCOUNTING, FIXED_SCHEMA, NO_NAN
+from optimizer_pipeline.defs.metadata import display_metadata
 from optimizer_pipeline.lib.core import markdown
 from optimizer_pipeline.lib.core.invariants import accounting, fixed_schema, no_nan
 from optimizer_pipeline.lib.core.plots import feature_distributions_png, markdown_image
@@ -115,9 +116,13 @@ def video_features(
         FIXED_SCHEMA.result("video_features", fixed_schema(table, table_columns())),
         NO_NAN.result("video_features", no_nan(table, feature_columns())),
     ]
-    yield dg.MaterializeResult(asset_key="video_features", value=table, metadata=metadata, check_results=checks)
+    yield dg.MaterializeResult(
+        asset_key="video_features", value=table, metadata=display_metadata(metadata), check_results=checks
+    )
     yield dg.MaterializeResult(
         asset_key="video_features_quarantine",
         value=quarantine,
-        metadata={"quarantined": len(quarantine), "preview": dg.MetadataValue.md(markdown.table(quarantine))},
+        metadata=display_metadata(
+            {"quarantined": len(quarantine), "preview": dg.MetadataValue.md(markdown.table(quarantine))}
+        ),
     )

@@ -5,6 +5,7 @@ import pandas as pd
 
 from optimizer_pipeline.defs.automation import PROPAGATE
 from optimizer_pipeline.defs.checks import ACCOUNTING, ENOUGH_DATA
+from optimizer_pipeline.defs.metadata import display_metadata
 from optimizer_pipeline.lib.core import markdown
 from optimizer_pipeline.lib.core.invariants import accounting, enough_data
 from optimizer_pipeline.lib.market.bucket_selection import STATUS_INSUFFICIENT, select_bucket
@@ -53,7 +54,7 @@ NOT_ANALYSED = "not analysed"
     partitions_def=MARKET_PARTITIONS,
     group_name="market",
     pool="video_download",
-    code_version="bucket-videos-v1",
+    code_version="bucket-videos-v2",
 )
 def bucket_videos(
     context: dg.AssetExecutionContext,
@@ -97,23 +98,25 @@ def bucket_videos(
     yield dg.MaterializeResult(
         asset_key="bucket_videos",
         value=selected,
-        metadata={
-            "status": status,
-            "selected": len(selected),
-            "counts": dg.MetadataValue.md(markdown.counts(sel.counts)),
-            "performance_tiers": dg.MetadataValue.md(
-                markdown.counts(selected["performance_tier"].value_counts().to_dict(), key="tier", value="videos")
-            ),
-            "creator_tiers": dg.MetadataValue.md(
-                markdown.counts(selected["creator_tier"].value_counts().to_dict(), key="tier", value="videos")
-            ),
-            "celebrity_videos": int(selected["is_celebrity"].sum()) if len(selected) else 0,
-            "fences": dg.MetadataValue.json({k: float(v) for k, v in sel.thresholds.items()}),
-            "downloads": dg.MetadataValue.md(markdown.counts(downloads, key="status", value="videos")),
-            "download_failures": len(failed),
-            "median_engagement_rate": float(selected["engagement_rate"].median()) if len(selected) else 0.0,
-            "preview": dg.MetadataValue.md(markdown.table(selected[PREVIEW_COLUMNS])),
-        },
+        metadata=display_metadata(
+            {
+                "status": status,
+                "selected": len(selected),
+                "counts": dg.MetadataValue.md(markdown.counts(sel.counts)),
+                "performance_tiers": dg.MetadataValue.md(
+                    markdown.counts(selected["performance_tier"].value_counts().to_dict(), key="tier", value="videos")
+                ),
+                "creator_tiers": dg.MetadataValue.md(
+                    markdown.counts(selected["creator_tier"].value_counts().to_dict(), key="tier", value="videos")
+                ),
+                "celebrity_videos": int(selected["is_celebrity"].sum()) if len(selected) else 0,
+                "fences": dg.MetadataValue.json({k: float(v) for k, v in sel.thresholds.items()}),
+                "downloads": dg.MetadataValue.md(markdown.counts(downloads, key="status", value="videos")),
+                "download_failures": len(failed),
+                "median_engagement_rate": float(selected["engagement_rate"].median()) if len(selected) else 0.0,
+                "preview": dg.MetadataValue.md(markdown.table(selected[PREVIEW_COLUMNS])),
+            }
+        ),
         check_results=[
             ACCOUNTING.result("bucket_videos", counted),
             ENOUGH_DATA.result("bucket_videos", enough),
@@ -122,8 +125,10 @@ def bucket_videos(
     yield dg.MaterializeResult(
         asset_key="bucket_videos_excluded",
         value=sel.excluded,
-        metadata={
-            "excluded": len(sel.excluded),
-            "preview": dg.MetadataValue.md(markdown.table(sel.excluded)),
-        },
+        metadata=display_metadata(
+            {
+                "excluded": len(sel.excluded),
+                "preview": dg.MetadataValue.md(markdown.table(sel.excluded)),
+            }
+        ),
     )

@@ -12,6 +12,7 @@ import pandas as pd
 
 from optimizer_pipeline.defs.automation import client_rollup
 from optimizer_pipeline.defs.checks import CHECKED_VALUE, TENANT_ISOLATION
+from optimizer_pipeline.defs.metadata import display_metadata
 from optimizer_pipeline.lib.core import markdown
 from optimizer_pipeline.lib.core.invariants import foreign_rows
 from optimizer_pipeline.lib.market.competitors import competitor_summary, hashtag_strategy, top_hashtags
@@ -92,14 +93,16 @@ def competitor_hashtag_strategy(
     isolated = foreign_rows(table["competitor"], client.competitor_keys(), compared="competitor vs registry")
     return dg.MaterializeResult(
         value=table,
-        metadata={
-            "client": client.name,
-            "status": status,
-            "competitors": len(per_competitor),
-            "rows": len(table),
-            "per_competitor": dg.MetadataValue.md(markdown.counts(per_competitor, key="competitor", value="data")),
-            "summary": dg.MetadataValue.md(markdown.table(summary)),
-            "preview": dg.MetadataValue.md(markdown.table(_preview(table), max_rows=50)),
-        },
+        metadata=display_metadata(
+            {
+                "client": client.name,
+                "status": status,
+                "competitors": len(per_competitor),
+                "rows": len(table),
+                "per_competitor": dg.MetadataValue.md(markdown.counts(per_competitor, key="competitor", value="data")),
+                "summary": dg.MetadataValue.md(markdown.table(summary)),
+                "preview": dg.MetadataValue.md(markdown.table(_preview(table), max_rows=50)),
+            }
+        ),
         check_results=[TENANT_ISOLATION.result("competitor_hashtag_strategy", isolated)],
     )

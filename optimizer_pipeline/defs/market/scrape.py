@@ -4,6 +4,7 @@ into one table. A competitor partition (``<client>__at-<handle>``) differs only 
 import dagster as dg
 
 from optimizer_pipeline.defs.checks import ACCOUNTING
+from optimizer_pipeline.defs.metadata import display_metadata
 from optimizer_pipeline.lib.core import markdown
 from optimizer_pipeline.lib.core.invariants import accounting
 from optimizer_pipeline.lib.market.normalize import normalize_items
@@ -57,30 +58,34 @@ def tiktok_videos(context: dg.AssetExecutionContext, tiktok: TikTokSource, regis
     yield dg.MaterializeResult(
         asset_key="tiktok_videos",
         value=accepted,
-        metadata={
-            "client": client.name,
-            **target,
-            "source": batch.source,
-            "scraped_at": batch.scraped_at.isoformat(),
-            "read": result.read,
-            "accepted": len(accepted),
-            "rejected": len(rejected),
-            "per_bucket": dg.MetadataValue.md(markdown.counts(buckets, key="duration bucket", value="videos")),
-            "median_engagement_rate": float(accepted["engagement_rate"].median()) if len(accepted) else 0.0,
-            "preview": dg.MetadataValue.md(markdown.table(accepted[PREVIEW_COLUMNS])),
-            **batch.metadata,
-        },
+        metadata=display_metadata(
+            {
+                "client": client.name,
+                **target,
+                "source": batch.source,
+                "scraped_at": batch.scraped_at.isoformat(),
+                "read": result.read,
+                "accepted": len(accepted),
+                "rejected": len(rejected),
+                "per_bucket": dg.MetadataValue.md(markdown.counts(buckets, key="duration bucket", value="videos")),
+                "median_engagement_rate": float(accepted["engagement_rate"].median()) if len(accepted) else 0.0,
+                "preview": dg.MetadataValue.md(markdown.table(accepted[PREVIEW_COLUMNS])),
+                **batch.metadata,
+            }
+        ),
         check_results=[ACCOUNTING.result("tiktok_videos", counted)],
     )
     yield dg.MaterializeResult(
         asset_key="tiktok_videos_rejected",
         value=rejected,
-        metadata={
-            "read": result.read,
-            "rejected": len(rejected),
-            "reasons": dg.MetadataValue.md(markdown.counts(reasons, key="reason")),
-            "preview": dg.MetadataValue.md(
-                markdown.table(rejected[["source_file", "source_row", "video_id", "reason"]])
-            ),
-        },
+        metadata=display_metadata(
+            {
+                "read": result.read,
+                "rejected": len(rejected),
+                "reasons": dg.MetadataValue.md(markdown.counts(reasons, key="reason")),
+                "preview": dg.MetadataValue.md(
+                    markdown.table(rejected[["source_file", "source_row", "video_id", "reason"]])
+                ),
+            }
+        ),
     )

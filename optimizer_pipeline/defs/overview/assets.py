@@ -11,6 +11,7 @@ import dagster as dg
 
 from optimizer_pipeline.defs.automation import client_rollup
 from optimizer_pipeline.defs.checks import CHECKED_VALUE, TENANT_ISOLATION
+from optimizer_pipeline.defs.metadata import display_metadata
 from optimizer_pipeline.lib.core.invariants import foreign_rows
 from optimizer_pipeline.lib.overview.client_page import (
     NOT_ANALYSED,
@@ -79,13 +80,15 @@ def client_overview(
     return dg.MaterializeResult(
         value=rows,
         check_results=[TENANT_ISOLATION.result("client_overview", isolated)],
-        metadata={
-            "overview": dg.MetadataValue.md(overview_markdown(client.name, client.slug, rows, testloop)),
-            "sources": len(sources),
-            "buckets_analysed": len(analysed),
-            "buckets_with_claims": int((analysed["claims"].fillna(0) > 0).sum()),
-            "claims": int(analysed["claims"].fillna(0).sum()),
-            "test_loop": "not materialised" if testloop is None else f"{testloop.patterns} patterns",
-            "not_materialised": ", ".join(not_stored) or "none",
-        },
+        metadata=display_metadata(
+            {
+                "overview": dg.MetadataValue.md(overview_markdown(client.name, client.slug, rows, testloop)),
+                "sources": len(sources),
+                "buckets_analysed": len(analysed),
+                "buckets_with_claims": int((analysed["claims"].fillna(0) > 0).sum()),
+                "claims": int(analysed["claims"].fillna(0).sum()),
+                "test_loop": "not materialised" if testloop is None else f"{testloop.patterns} patterns",
+                "not_materialised": ", ".join(not_stored) or "none",
+            }
+        ),
     )

@@ -6,6 +6,7 @@ import pandas as pd
 
 from optimizer_pipeline.defs.automation import PROPAGATE
 from optimizer_pipeline.defs.checks import BEATS_BASELINE, CHECKED_VALUE, ENOUGH_DATA
+from optimizer_pipeline.defs.metadata import display_metadata
 from optimizer_pipeline.lib.core import markdown
 from optimizer_pipeline.lib.core.invariants import beats_baseline, enough_data
 from optimizer_pipeline.lib.market.bucket_selection import STATUS_INSUFFICIENT, STATUS_OK
@@ -23,8 +24,8 @@ from optimizer_pipeline.lib.patterns.model_store import save_model
 from optimizer_pipeline.partitions import MARKET_PARTITIONS, by_bucket, market_key, partition_dims
 from optimizer_pipeline.resources.models import ModelStore
 
-MODEL_CODE_VERSION = "bucket-model-v1"
-PATTERNS_CODE_VERSION = "bucket-patterns-v1"
+MODEL_CODE_VERSION = "bucket-model-v2"  # v2: beats_baseline from the corrected repeated-CV t-test
+PATTERNS_CODE_VERSION = "bucket-patterns-v2"  # v2: pattern families, explained-by, categorical levels
 _ALL_BUCKETS_OF_HASHTAG = dg.MultiPartitionMapping(
     {
         "client_hashtag": dg.DimensionPartitionMapping("client_hashtag", dg.IdentityPartitionMapping()),
@@ -80,6 +81,7 @@ def bucket_model(context: dg.AssetExecutionContext, video_features: pd.DataFrame
         "n_groups": result.n_groups,
         "silhouette": float(result.silhouette),
         "beats_baseline": bool(result.beats_baseline),
+        "random_state": int(result.random_state),
         "drivers": ", ".join(result.drivers),
     }
     if metrics.empty:
@@ -91,6 +93,13 @@ def bucket_model(context: dg.AssetExecutionContext, video_features: pd.DataFrame
     metadata["target"] = result.target
     metadata["drivers"] = dg.MetadataValue.md(", ".join(f"`{d}`" for d in result.drivers) or "none")
     if result.status == "ok":
+        test = result.baseline_test
+        metadata["beats_baseline_test"] = test["test"]
+        metadata["beats_baseline_alpha"] = test["alpha"]
+        metadata["beats_baseline_best_model"] = test["best_model"]
+        metadata["beats_baseline_t"] = round(test["t_corrected"], 3)
+        metadata["beats_baseline_df"] = test["df"]
+        metadata["beats_baseline_p_holm"] = round(test["p_holm"], 4)
         key = f"{dims['client_hashtag']}/{dims['duration_bucket']}"
         path = save_model(
             model_store.root(),
@@ -98,7 +107,13 @@ def bucket_model(context: dg.AssetExecutionContext, video_features: pd.DataFrame
             result.estimators,
             feature_names=result.feature_names,
             code_version=MODEL_CODE_VERSION,
-            extra={"cv_scheme": result.cv_scheme, "target": result.target},
+            extra={
+                "cv_scheme": result.cv_scheme,
+                "target": result.target,
+                "random_state": int(result.random_state),
+                "beats_baseline": bool(result.beats_baseline),
+                "baseline_test": result.baseline_test,
+            },
         )
         metadata["model_file"] = dg.MetadataValue.path(str(path))
         metadata["metrics"] = dg.MetadataValue.md(markdown.table(result.metrics))
@@ -109,7 +124,9 @@ def bucket_model(context: dg.AssetExecutionContext, video_features: pd.DataFrame
     enough = enough_data(result.status, counts, insufficient=STATUS_INSUFFICIENT)
     beats = beats_baseline(result.status, result.beats_baseline, result.metrics, ok_status=STATUS_OK)
     checks = [ENOUGH_DATA.result("bucket_model", enough), BEATS_BASELINE.result("bucket_model", beats)]
-    yield dg.MaterializeResult(asset_key="bucket_model", value=metrics, metadata=metadata, check_results=checks)
+    yield dg.MaterializeResult(
+        asset_key="bucket_model", value=metrics, metadata=display_metadata(metadata), check_results=checks
+    )
     importance = result.importance
     top = (
         importance.sort_values(["votes", "perm_importance_mean"], ascending=False).head(15)
@@ -119,11 +136,13 @@ def bucket_model(context: dg.AssetExecutionContext, video_features: pd.DataFrame
     yield dg.MaterializeResult(
         asset_key="bucket_model_importance",
         value=importance,
-        metadata={
-            "features": len(importance),
-            "drivers": len(result.drivers),
-            "top": dg.MetadataValue.md(markdown.table(top)),
-        },
+        metadata=display_metadata(
+            {
+                "features": len(importance),
+                "drivers": len(result.drivers),
+                "top": dg.MetadataValue.md(markdown.table(top)),
+            }
+        ),
     )
 
 
@@ -149,6 +168,8 @@ def bucket_patterns(
 ) -> dg.MaterializeResult:
     """One row per tested feature: tier comparison (top 10 % / middle 40 % / bottom 30 %), trend test, BH q-value,
     effect size with CI, lift, five evidence signals, STRONG / MODERATE / EMERGING label and the report sentence.
+    Correlated features form families (``family``, ``family_role``): only a family's lead carries a label, and a
+    lead explained by a stronger claim is not claimed (``explained_by``); ``claims_json`` holds the leads' labels.
 
     Reads every bucket of the hashtag, because one of the five signals is consistency across buckets."""
     dims = partition_dims(context)
@@ -178,9 +199,13 @@ def bucket_patterns(
         "strong": int(counts.get("STRONG", 0)),
         "moderate": int(counts.get("MODERATE", 0)),
         "emerging": int(counts.get("EMERGING", 0)),
+        "families": int((rows["family_role"] == "lead").sum()) if len(rows) else 0,
+        "proxies": int((rows["family_role"] == "member").sum()) if len(rows) else 0,
+        "explained": int((rows["explained_by"] != "").sum()) if len(rows) else 0,
         "claims_json": dg.MetadataValue.json(current),
         "patterns": dg.MetadataValue.md(
-            "\n".join(f"- **{r.evidence}** {r.sentence}" for r in shown.head(20).itertuples()) or "no claims"
+            "\n".join(f"- **{r.evidence}** {markdown.escape(r.sentence)}" for r in shown.head(20).itertuples())
+            or "no claims"
         ),
         "preview": dg.MetadataValue.md(
             markdown.table(
@@ -188,10 +213,14 @@ def bucket_patterns(
                     [
                         "feature",
                         "evidence",
+                        "family",
+                        "family_role",
+                        "explained_by",
                         "direction",
                         "q_value",
                         "lift",
                         "effect_name",
+                        "effect_from",
                         "effect",
                         "ci_low",
                         "ci_high",
@@ -212,7 +241,7 @@ def bucket_patterns(
     enough = enough_data(status, {"videos": n, "features_tested": len(rows)}, insufficient=STATUS_INSUFFICIENT)
     return dg.MaterializeResult(
         value=rows,
-        metadata=metadata,
+        metadata=display_metadata(metadata),
         check_results=[ENOUGH_DATA.result("bucket_patterns", enough)],
     )
 

@@ -14,6 +14,7 @@ import pandas as pd
 
 from optimizer_pipeline.defs.automation import client_rollup
 from optimizer_pipeline.defs.checks import CHECKED_VALUE, TENANT_ISOLATION
+from optimizer_pipeline.defs.metadata import display_metadata
 from optimizer_pipeline.lib.core import markdown
 from optimizer_pipeline.lib.core.invariants import foreign_rows
 from optimizer_pipeline.lib.core.plots import markdown_image
@@ -134,6 +135,6 @@ def cross_hashtag_patterns(
     isolated = foreign_rows(table["hashtags"], own, compared="hashtags vs the client's hashtags", separator=",")
     return dg.MaterializeResult(
         value=table,
-        metadata=metadata,
+        metadata=display_metadata(metadata),
         check_results=[TENANT_ISOLATION.result("cross_hashtag_patterns", isolated)],
     )

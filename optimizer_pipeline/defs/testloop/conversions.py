@@ -7,6 +7,10 @@ so replaying an inbox or re-running a partition writes identical Parquet files. 
 ``conversion_inbox_sensor`` reads exactly the files its run key digests (passed as run config), so a file that lands
 between the tick and the run waits for the next run instead of entering under a key that does not name it; a run
 started by hand reads every event file of the folder.
+
+``attributed_conversions`` dates everything a person does for a utm_id by their click (first UTM visit) and splits
+clicks into mature (attribution window closed by the newest event of the inbox, the table's ``as_of``) and immature;
+``pattern_posteriors`` uses the mature ones only (lib/testloop/source_counts.py explains why).
 """
 
 from collections.abc import Iterator
@@ -17,13 +21,14 @@ import pandas as pd
 
 from optimizer_pipeline.defs.automation import PROPAGATE
 from optimizer_pipeline.defs.checks import ACCOUNTING, CHECKED_VALUE, TENANT_ISOLATION
+from optimizer_pipeline.defs.metadata import display_metadata
 from optimizer_pipeline.defs.testloop.group import GROUP
 from optimizer_pipeline.lib.core import markdown
 from optimizer_pipeline.lib.core.invariants import accounting, foreign_rows
 from optimizer_pipeline.lib.testloop.attribution import attribute_orders
 from optimizer_pipeline.lib.testloop.conversions import parse_event_files
 from optimizer_pipeline.lib.testloop.redaction import redact_line
-from optimizer_pipeline.lib.testloop.source_counts import daily_source_counts
+from optimizer_pipeline.lib.testloop.source_counts import daily_as_of, daily_source_counts
 from optimizer_pipeline.partitions import CLIENT
 from optimizer_pipeline.resources.inbox import ConversionInbox
 from optimizer_pipeline.resources.pii import PiiVault
@@ -129,25 +134,27 @@ def conversion_events(
     yield dg.MaterializeResult(
         asset_key="conversion_events",
         value=accepted,
-        metadata={
-            "status": status,
-            "inbox": dg.MetadataValue.path(str(folder)),
-            "files": len(files),
-            "read": batch.read,
-            "accepted": len(accepted),
-            "rejected": len(rejected),
-            "duplicates": batch.duplicates,
-            "ignored": batch.ignored,
-            "page_views": int(events.get("Page Viewed", 0)),
-            "orders": int(events.get("Order Completed", 0)),
-            "people_identified": int(accepted["user_id_hash"].nunique()) if len(accepted) else 0,
-            "first_event": str(accepted["timestamp"].min()) if len(accepted) else "",
-            "last_event": str(accepted["timestamp"].max()) if len(accepted) else "",
-            "per_event": dg.MetadataValue.md(markdown.counts(events, key="event", value="accepted")),
-            "per_file": dg.MetadataValue.md(markdown.table(_per_file(files, accepted, rejected), max_rows=50)),
-            "reasons": dg.MetadataValue.md(markdown.counts(reasons, key="reason", value="lines")),
-            "preview": dg.MetadataValue.md(markdown.table(accepted[PREVIEW_COLUMNS], max_rows=10)),
-        },
+        metadata=display_metadata(
+            {
+                "status": status,
+                "inbox": dg.MetadataValue.path(str(folder)),
+                "files": len(files),
+                "read": batch.read,
+                "accepted": len(accepted),
+                "rejected": len(rejected),
+                "duplicates": batch.duplicates,
+                "ignored": batch.ignored,
+                "page_views": int(events.get("Page Viewed", 0)),
+                "orders": int(events.get("Order Completed", 0)),
+                "people_identified": int(accepted["user_id_hash"].nunique()) if len(accepted) else 0,
+                "first_event": str(accepted["timestamp"].min()) if len(accepted) else "",
+                "last_event": str(accepted["timestamp"].max()) if len(accepted) else "",
+                "per_event": dg.MetadataValue.md(markdown.counts(events, key="event", value="accepted")),
+                "per_file": dg.MetadataValue.md(markdown.table(_per_file(files, accepted, rejected), max_rows=50)),
+                "reasons": dg.MetadataValue.md(markdown.counts(reasons, key="reason", value="lines")),
+                "preview": dg.MetadataValue.md(markdown.table(accepted[PREVIEW_COLUMNS], max_rows=10)),
+            }
+        ),
         check_results=[
             ACCOUNTING.result("conversion_events", counted),
             TENANT_ISOLATION.result("conversion_events", isolated),
@@ -156,12 +163,14 @@ def conversion_events(
     yield dg.MaterializeResult(
         asset_key="conversion_events_rejected",
         value=rejected,
-        metadata={
-            "read": batch.read,
-            "rejected": len(rejected),
-            "reasons": dg.MetadataValue.md(markdown.counts(reasons, key="reason", value="lines")),
-            "preview": dg.MetadataValue.md(markdown.table(rejected, max_rows=20)),
-        },
+        metadata=display_metadata(
+            {
+                "read": batch.read,
+                "rejected": len(rejected),
+                "reasons": dg.MetadataValue.md(markdown.counts(reasons, key="reason", value="lines")),
+                "preview": dg.MetadataValue.md(markdown.table(rejected, max_rows=20)),
+            }
+        ),
     )
 
 
@@ -185,21 +194,25 @@ def conversion_events(
     dagster_type=CHECKED_VALUE,
     group_name=GROUP,
     kinds=KINDS,
-    code_version="attributed-conversions-v1",
+    code_version="attributed-conversions-v2",
     ins={"conversion_events": dg.AssetIn()},
-    description="One row per traffic source (utm_id) and UTC day: clicks (people whose first UTM visit with it fell "
-    "on that day; summed over days = distinct stitched people), page_views, converters (people whose first order "
-    "attributed to it fell on that day), orders, revenue, currency. Last-touch attribution within "
-    "test_loop.attribution_window_days (both edges inclusive); unattributed orders are counted in the metadata.",
+    description="One row per traffic source (utm_id) and UTC click day: clicks (people whose first UTM visit with it "
+    "fell on that day; summed over days = distinct stitched people), page_views, and for the people clicked that day: "
+    "converters (people with an order attributed to it), orders, revenue, currency; immature_clicks / "
+    "immature_converters: the part whose attribution window had not closed by as_of (the newest event of the inbox), "
+    "left out of the posteriors. Last-touch attribution within test_loop.attribution_window_days (both edges "
+    "inclusive); unattributed orders are counted in the metadata.",
 )
 def attributed_conversions(
     context: dg.AssetExecutionContext, conversion_events: pd.DataFrame, registry: ClientRegistry
 ) -> dg.MaterializeResult:
-    """Identity stitching and last-touch attribution; the table's grain lets old days be discounted later."""
+    """Identity stitching and last-touch attribution; the table's grain (click day) lets old days be discounted later
+    per person, and its maturity split is as of the newest event, so a replay gives the same file."""
     client = registry.load().client(str(context.partition_key))
     window = client.test_loop.attribution_window_days
     result = attribute_orders(conversion_events, window_days=window)
     daily = daily_source_counts(conversion_events, result)
+    as_of = daily_as_of(daily)
     orders = result.orders
     attributed = orders[orders["utm_id"].notna()]
     unattributed = orders[orders["utm_id"].isna()]
@@ -208,7 +221,9 @@ def attributed_conversions(
         daily["utm_id"], set(conversion_events["utm_id"].dropna()), compared="utm_id vs the client's events"
     )
     per_source = (
-        daily.groupby("utm_id")[["clicks", "page_views", "converters", "orders"]]
+        daily.groupby("utm_id")[
+            ["clicks", "page_views", "converters", "orders", "immature_clicks", "immature_converters"]
+        ]
         .sum()
         .sort_values("clicks", ascending=False)
         .reset_index()
@@ -224,25 +239,33 @@ def attributed_conversions(
     )
     return dg.MaterializeResult(
         value=daily,
-        metadata={
-            "status": status,
-            "attribution_window_days": window,
-            "rows": len(daily),
-            "traffic_sources_clicked": len(per_source),
-            "clicks": int(daily["clicks"].sum()),
-            "page_views": int(daily["page_views"].sum()),
-            "converters": int(daily["converters"].sum()),
-            "orders": len(orders),
-            "attributed_orders": len(attributed),
-            "unattributed_orders": int(result.unattributed),
-            "unattributed_share": float(result.unattributed / len(orders)) if len(orders) else 0.0,
-            "attributed_revenue": dg.MetadataValue.json(revenue),
-            "unattributed_revenue": dg.MetadataValue.json(lost),
-            "per_source": dg.MetadataValue.md(markdown.table(per_source, max_rows=30)),
-            "unattributed_preview": dg.MetadataValue.md(
-                markdown.table(unattributed[["order_id", "timestamp", "total", "currency"]], max_rows=10)
-            ),
-        },
+        metadata=display_metadata(
+            {
+                "status": status,
+                "attribution_window_days": window,
+                "rows": len(daily),
+                "traffic_sources_clicked": len(per_source),
+                "clicks": int(daily["clicks"].sum()),
+                "page_views": int(daily["page_views"].sum()),
+                "converters": int(daily["converters"].sum()),
+                "as_of": str(as_of) if as_of is not None else "",
+                "immature_clicks": int(daily["immature_clicks"].sum()),
+                "immature_converters": int(daily["immature_converters"].sum()),
+                "maturity": f"a click is mature once its {window}-day attribution window has closed by as_of (the "
+                "newest event); immature clicks and their converters are kept apart and left out of the posteriors",
+                "orders": len(orders),
+                "attributed_orders": len(attributed),
+                "unattributed_orders": int(result.unattributed),
+                "unattributed_share": float(result.unattributed / len(orders)) if len(orders) else 0.0,
+                "attributed_revenue": dg.MetadataValue.json(revenue),
+                "unattributed_revenue": dg.MetadataValue.json(lost),
+                "per_source": dg.MetadataValue.md(markdown.table(per_source, max_rows=30)),
+                "unattributed_preview": dg.MetadataValue.md(
+                    markdown.table(unattributed[["order_id", "timestamp", "total", "currency"]], max_rows=10)
+                ),
+            },
+            exact=("attributed_revenue", "unattributed_revenue"),
+        ),
         check_results=[
             ACCOUNTING.result("attributed_conversions", counted),
             TENANT_ISOLATION.result("attributed_conversions", isolated),

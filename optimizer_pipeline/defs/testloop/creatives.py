@@ -7,6 +7,7 @@ import dagster as dg
 import pandas as pd
 
 from optimizer_pipeline.defs.checks import ACCOUNTING, TENANT_ISOLATION
+from optimizer_pipeline.defs.metadata import display_metadata
 from optimizer_pipeline.defs.testloop.group import GROUP, NOT_CONFIGURED, TABLE_KINDS
 from optimizer_pipeline.lib.core import markdown
 from optimizer_pipeline.lib.core.invariants import accounting, foreign_rows
@@ -82,21 +83,23 @@ def creatives(context: dg.AssetExecutionContext, registry: ClientRegistry):
     yield dg.MaterializeResult(
         asset_key="creatives",
         value=accepted,
-        metadata={
-            "client": client.name,
-            "status": status,
-            "source_file": str(path) if path else "",
-            "read": result.read,
-            "accepted": len(accepted),
-            "rejected": len(rejected),
-            "active": int(statuses["active"]),
-            "active_patterns": len(patterns),
-            "per_status": dg.MetadataValue.md(markdown.counts(statuses, key="status", value="creatives")),
-            "active_per_pattern": dg.MetadataValue.md(markdown.counts(patterns, key="pattern", value="creatives")),
-            "preview": dg.MetadataValue.md(
-                markdown.table(accepted[["creative_id", "name", "status", "pattern_hash"]], max_rows=30)
-            ),
-        },
+        metadata=display_metadata(
+            {
+                "client": client.name,
+                "status": status,
+                "source_file": str(path) if path else "",
+                "read": result.read,
+                "accepted": len(accepted),
+                "rejected": len(rejected),
+                "active": int(statuses["active"]),
+                "active_patterns": len(patterns),
+                "per_status": dg.MetadataValue.md(markdown.counts(statuses, key="status", value="creatives")),
+                "active_per_pattern": dg.MetadataValue.md(markdown.counts(patterns, key="pattern", value="creatives")),
+                "preview": dg.MetadataValue.md(
+                    markdown.table(accepted[["creative_id", "name", "status", "pattern_hash"]], max_rows=30)
+                ),
+            }
+        ),
         check_results=[
             ACCOUNTING.result("creatives", counted),
             TENANT_ISOLATION.result("creatives", isolated),
@@ -105,11 +108,15 @@ def creatives(context: dg.AssetExecutionContext, registry: ClientRegistry):
     yield dg.MaterializeResult(
         asset_key="creatives_rejected",
         value=rejected,
-        metadata={
-            "read": result.read,
-            "rejected": len(rejected),
-            "reasons": dg.MetadataValue.md(markdown.table(rejected[["entry", "creative_id", "reason"]], max_rows=30)),
-        },
+        metadata=display_metadata(
+            {
+                "read": result.read,
+                "rejected": len(rejected),
+                "reasons": dg.MetadataValue.md(
+                    markdown.table(rejected[["entry", "creative_id", "reason"]], max_rows=30)
+                ),
+            }
+        ),
     )
 
 

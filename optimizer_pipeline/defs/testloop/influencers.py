@@ -10,6 +10,7 @@ import dagster as dg
 import pandas as pd
 
 from optimizer_pipeline.defs.checks import ACCOUNTING, TENANT_ISOLATION
+from optimizer_pipeline.defs.metadata import display_metadata
 from optimizer_pipeline.defs.testloop.group import GROUP, NOT_CONFIGURED, TABLE_KINDS
 from optimizer_pipeline.lib.core import markdown
 from optimizer_pipeline.lib.core.invariants import accounting, foreign_rows
@@ -112,13 +113,17 @@ def influencers(
         ACCOUNTING.result("influencers", counted),
         TENANT_ISOLATION.result("influencers", isolated),
     ]
-    yield dg.MaterializeResult(asset_key="influencers", value=table, metadata=metadata, check_results=checks)
+    yield dg.MaterializeResult(
+        asset_key="influencers", value=table, metadata=display_metadata(metadata), check_results=checks
+    )
     yield dg.MaterializeResult(
         asset_key="influencers_rejected",
         value=rejected,
-        metadata={
-            "read": read,
-            "rejected": len(rejected),
-            "reasons": dg.MetadataValue.md(markdown.table(rejected[["line", "handle", "reason"]], max_rows=30)),
-        },
+        metadata=display_metadata(
+            {
+                "read": read,
+                "rejected": len(rejected),
+                "reasons": dg.MetadataValue.md(markdown.table(rejected[["line", "handle", "reason"]], max_rows=30)),
+            }
+        ),
     )

@@ -8,17 +8,28 @@ import pandas as pd
 
 from optimizer_pipeline.defs.automation import PROPAGATE
 from optimizer_pipeline.defs.checks import CHECKED_VALUE, POSTERIOR_SANITY, TENANT_ISOLATION
+from optimizer_pipeline.defs.metadata import display_metadata
 from optimizer_pipeline.defs.testloop.group import GROUP
 from optimizer_pipeline.lib.core import markdown
 from optimizer_pipeline.lib.core.invariants import foreign_rows, posterior_sanity
 from optimizer_pipeline.lib.core.plots import markdown_image, posterior_intervals_png
 from optimizer_pipeline.lib.testloop.posterior_report import build_posteriors, build_recommendations
-from optimizer_pipeline.lib.testloop.source_counts import pattern_rows, pattern_summary, split_known
+from optimizer_pipeline.lib.testloop.source_counts import daily_as_of, pattern_rows, pattern_summary, split_known
 from optimizer_pipeline.partitions import CLIENT
 from optimizer_pipeline.resources.registry import ClientRegistry
 
 KINDS = {"parquet", "pandas", "scipy"}
-POSTERIOR_PREVIEW = ["pattern_hash", "clicks_observed", "conversions_observed", "mean", "ci_low", "ci_high", "p_best"]
+POSTERIOR_PREVIEW = [
+    "pattern_hash",
+    "clicks_observed",
+    "conversions_observed",
+    "clicks_immature",
+    "design_effect",
+    "mean",
+    "ci_low",
+    "ci_high",
+    "p_best",
+]
 RECOMMENDATION_PREVIEW = ["rank", "pattern_hash", "budget_share", "win_share", "reason", "clicks", "mean"]
 
 
@@ -42,10 +53,14 @@ def _number(x: float) -> dg.MetadataValue:
     dagster_type=CHECKED_VALUE,
     group_name=GROUP,
     kinds=KINDS,
-    code_version="pattern-posteriors-v1",
+    code_version="pattern-posteriors-v2",
     ins={"attributed_conversions": dg.AssetIn(), "traffic_sources": dg.AssetIn()},
-    description="Beta-Binomial posterior per creative pattern: alpha = alpha0 + conversions, beta = beta0 + clicks - "
-    "conversions (alpha0, beta0 fitted to the client's own patterns, empirical Bayes within bounds), mean, 95% "
+    description="Beta-Binomial posterior per creative pattern: alpha = alpha0 + conversions / deff, beta = beta0 + "
+    "(clicks - conversions) / deff, deff = the pattern's Kish design effect over its traffic sources (influencers are "
+    "clusters of clicks; intra-class correlation rho estimated once per client, ANOVA moment estimator pooled over "
+    "its patterns), so the interval is about the pattern's rate across influencers (alpha0, beta0 fitted to the "
+    "client's own patterns' effective counts, empirical Bayes within bounds; Jeffreys Beta(1/2, 1/2) when nothing "
+    "can be fitted), mean, 95% "
     "credible interval, P(best); optional decay of old days (test_loop.decay); the back-off predictor's estimate "
     "(exact / partial:<parent> / prior) for every pattern, including ones never clicked. utm_ids that are not "
     "traffic sources are counted as unknown in the metadata.",
@@ -56,11 +71,11 @@ def pattern_posteriors(
     traffic_sources: pd.DataFrame,
     registry: ClientRegistry,
 ) -> dg.MaterializeResult:
-    """As of the newest day with data (not the wall clock), so the same inbox always gives the same file."""
+    """As of the newest event in the inbox (not the wall clock), so the same inbox always gives the same file."""
     client = registry.load().client(str(context.partition_key))
     settings = client.test_loop
     known, unknown = split_known(attributed_conversions, traffic_sources)
-    as_of = attributed_conversions["day"].max() if len(attributed_conversions) else None
+    as_of = daily_as_of(attributed_conversions)  # the newest event: clicks older than the window are mature
     rows = pattern_rows(known, traffic_sources, as_of)
     report = build_posteriors(
         rows,
@@ -89,12 +104,31 @@ def pattern_posteriors(
         "clicks": int(table["clicks_observed"].sum()),
         "conversions": int(table["conversions_observed"].sum()),
         "as_of": str(as_of) if as_of is not None else "",
+        "immature_clicks": int(table["clicks_immature"].sum()),
+        "immature_conversions": int(table["conversions_immature"].sum()),
+        "maturity": f"only clicks whose {settings.attribution_window_days}-day attribution window closed by as_of "
+        "enter the posterior (with their conversions); the immature ones are in clicks_immature / "
+        "conversions_immature",
         "prior_alpha": prior.alpha,
         "prior_beta": prior.beta,
         "prior_mean": prior.mean,
         "prior_strength": prior.strength,
         "prior_method": prior.method,
         "prior_note": prior.note,
+        "source_icc_rho": report.dispersion.rho,
+        "source_icc_method": report.dispersion.method,
+        "source_icc_note": report.dispersion.note,
+        "source_icc_patterns": report.dispersion.patterns,
+        "design_effect_max": _number(float(table["design_effect"].max()) if len(table) else float("nan")),
+        "design_effects": dg.MetadataValue.json(
+            {
+                str(r.pattern_hash): {
+                    "design_effect": round(float(r.design_effect), 3),
+                    "effective_clicks": round(float(r.effective_clicks), 1),
+                }
+                for r in table.itertuples()
+            }
+        ),
         "decay_per_day": _number(settings.decay if settings.decay is not None else float("nan")),
         "seed": settings.seed,
         "loo_mae": _number(report.loo.mae),
@@ -120,7 +154,7 @@ def pattern_posteriors(
         POSTERIOR_SANITY.result("pattern_posteriors", posterior_sanity(table)),
         TENANT_ISOLATION.result("pattern_posteriors", isolated),
     ]
-    return dg.MaterializeResult(value=table, metadata=metadata, check_results=checks)
+    return dg.MaterializeResult(value=table, metadata=display_metadata(metadata), check_results=checks)
 
 
 @dg.asset(
@@ -137,7 +171,7 @@ def pattern_posteriors(
     dagster_type=CHECKED_VALUE,
     group_name=GROUP,
     kinds={"parquet", "pandas"},
-    code_version="test-recommendations-v1",
+    code_version="test-recommendations-v2",
     ins={"pattern_posteriors": dg.AssetIn()},
     description="The next test: top test_loop.top_n patterns by Thompson sampling (share of seeded joint posterior "
     "draws each wins) plus every pattern still in the ignorance zone (fewer than min_clicks clicks or min_days days "
@@ -163,14 +197,19 @@ def test_recommendations(
     return dg.MaterializeResult(
         check_results=[TENANT_ISOLATION.result("test_recommendations", isolated)],
         value=rec,
-        metadata={
-            "status": status,
-            "recommended": len(rec),
-            "top_n": s.top_n,
-            "in_ignorance_zone": len(zone),
-            "ignorance_zone": f"a pattern is not dropped before {s.min_clicks} clicks and {s.min_days} days of testing",
-            "seed": s.seed,
-            "budget_split": dg.MetadataValue.json(split),
-            "recommendations": dg.MetadataValue.md(markdown.table(rec[RECOMMENDATION_PREVIEW], max_rows=50)),
-        },
+        metadata=display_metadata(
+            {
+                "status": status,
+                "recommended": len(rec),
+                "top_n": s.top_n,
+                "in_ignorance_zone": len(zone),
+                "ignorance_zone": (
+                    f"a pattern is not dropped before {s.min_clicks} clicks with a closed attribution window and "
+                    f"{s.min_days} days of testing"
+                ),
+                "seed": s.seed,
+                "budget_split": dg.MetadataValue.json(split),
+                "recommendations": dg.MetadataValue.md(markdown.table(rec[RECOMMENDATION_PREVIEW], max_rows=50)),
+            }
+        ),
     )

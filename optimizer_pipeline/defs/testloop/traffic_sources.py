@@ -10,6 +10,7 @@ import dagster as dg
 import pandas as pd
 
 from optimizer_pipeline.defs.checks import CHECKED_VALUE, TENANT_ISOLATION
+from optimizer_pipeline.defs.metadata import display_metadata
 from optimizer_pipeline.defs.testloop.group import GROUP, TABLE_KINDS
 from optimizer_pipeline.lib.core import markdown
 from optimizer_pipeline.lib.core.invariants import foreign_rows
@@ -115,6 +116,6 @@ def traffic_sources(
     isolated = foreign_rows(table["client"], [client.slug], compared="client column")
     return dg.MaterializeResult(
         value=table[list(TRAFFIC_COLUMNS)],
-        metadata=metadata,
+        metadata=display_metadata(metadata),
         check_results=[TENANT_ISOLATION.result("traffic_sources", isolated)],
     )

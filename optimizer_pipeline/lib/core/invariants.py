@@ -121,19 +121,24 @@ def no_nan(df: pd.DataFrame, columns: Sequence[str]) -> Verdict:
     )
 
 
+#: Smallest alpha and beta at which posterior_sanity requires the mean inside the 95 % interval (see there).
+SKEW_CHECK_MIN = 0.01
+
+
 def posterior_sanity(df: pd.DataFrame) -> Verdict:
     """Every Beta posterior row is proper and its columns agree: finite alpha, beta > 0; mean = alpha / (alpha +
-    beta); 0 <= ci_low <= ci_high <= 1; and ci_low <= mean <= ci_high wherever alpha >= 1 and beta >= 1.
+    beta); 0 <= ci_low <= ci_high <= 1; and ci_low <= mean <= ci_high wherever alpha >= 0.01 and beta >= 0.01.
 
-    Why the last condition is restricted: an equal-tailed interval can exclude the mean of a very skewed Beta, e.g.
-    Beta(0.002, 1.998) (a weak prior, no data) has mean 0.001 above its 97.5 % quantile 1.2e-6. With alpha, beta >= 1
-    at least e^-1 (37 %) of the mass lies on each side of the mean, so a 95 % interval always contains it. Skewed rows
+    Why the last condition is restricted: an equal-tailed interval can exclude the mean of an extremely skewed Beta,
+    e.g. Beta(0.002, 1.998) has mean 0.001 above its 97.5 % quantile 1.2e-6. From min(alpha, beta) >= 0.0055 on the
+    mean lies inside the equal-tailed 95 % interval (at 0.01 it is at most the 96th percentile). The fallback prior
+    is Jeffreys Beta(1/2, 1/2), so only a fitted prior at its lower mean bound can still be that skewed; such rows
     are counted in the metadata (``skewed_rows``) and still checked for everything else."""
     if df.empty:
         return Verdict(True, "no posterior rows", {"rows": 0, "bad_rows": 0, "skewed_rows": 0, "examples": []})
     a, b = df["alpha"].astype(float), df["beta"].astype(float)
     low, mean, high = df["ci_low"].astype(float), df["mean"].astype(float), df["ci_high"].astype(float)
-    unimodal = (a >= 1) & (b >= 1)
+    unimodal = (a >= SKEW_CHECK_MIN) & (b >= SKEW_CHECK_MIN)
     problems = {
         "alpha_not_positive": ~(np.isfinite(a) & (a > 0)),
         "beta_not_positive": ~(np.isfinite(b) & (b > 0)),
@@ -166,13 +171,15 @@ def beats_baseline(status: str, beats: bool, metrics: pd.DataFrame, *, ok_status
         return Verdict(True, f"no model fitted ({status}): nothing to compare", {"evaluated": False, "status": status})
     best: dict[str, Any] = {}
     if len(metrics) and {"model", "r2", "rmse", "baseline_r2", "baseline_rmse"} <= set(metrics.columns):
-        top = metrics.sort_values("r2", ascending=False).iloc[0]
+        tested = "p_holm" in metrics.columns
+        top = metrics.sort_values("p_holm" if tested else "r2", ascending=tested).iloc[0]
         best = {"best_model": str(top["model"])}
-        best |= {c: float(top[c]) for c in ("r2", "baseline_r2", "rmse", "baseline_rmse")}
+        shown = ("r2", "baseline_r2", "rmse", "baseline_rmse", "p_holm", "t_corrected", "alpha")
+        best |= {c: float(top[c]) for c in shown if c in metrics.columns}
     if beats:
-        reason = "a model beats the mean baseline on held-out creators"
+        reason = "a model significantly beats the mean baseline on held-out creators (Holm p <= alpha)"
     else:
-        reason = "no model beats the mean baseline on held-out creators: drivers are descriptive only"
+        reason = "no model significantly beats the mean baseline on held-out creators: drivers are descriptive only"
     return Verdict(bool(beats), reason, {"evaluated": True, "status": status, **best})
 
 

@@ -66,7 +66,9 @@ SELECTION_EXTRA_COLUMNS: tuple[str, ...] = (
     "performance_tier",
     "er_rank",
 )
-EXCLUDED_COLUMNS: tuple[str, ...] = ("video_id", "reason", "engagement_rate", "views")
+#: ``author`` travels with every excluded row: bucket intelligence compares buckets on all quality-passed videos,
+#: clustered by creator, so the rows below the top N need their creator too.
+EXCLUDED_COLUMNS: tuple[str, ...] = ("video_id", "reason", "engagement_rate", "views", "author")
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,7 @@ def _fences(values: pd.Series, k: float) -> tuple[float, float, float, float]:
 
 def _excluded(rows: pd.DataFrame, reason: str) -> pd.DataFrame:
     """Excluded-table rows for ``rows`` with one reason."""
-    out = rows[["video_id", "engagement_rate", "views"]].copy()
+    out = rows[["video_id", "engagement_rate", "views", "author"]].copy()
     out.insert(1, "reason", pd.Series([reason] * len(rows), index=rows.index, dtype="str"))
     return out
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from optimizer_pipeline.lib.core import markdown
 from optimizer_pipeline.lib.core.buckets import DURATION_BUCKETS
 
 NOT_ANALYSED = "not analysed"
@@ -128,7 +129,7 @@ def overview_markdown(client_name: str, client_slug: str, rows: pd.DataFrame, te
         view = part[["duration_bucket", "videos", "status", "claims", "note"]].rename(
             columns={"duration_bucket": "bucket", "note": "verdict / why not"}
         )
-        lines += ["", f"## {label} (`{key}`)", "", view.astype(object).fillna("–").to_markdown(index=False)]
+        lines += ["", f"## {label} (`{key}`)", "", markdown.table(view, max_rows=None, missing="–", max_chars=None)]
         claims = part[part["top_claim"] != ""]
         if len(claims):
             lines += ["", "Top claim per bucket:", ""]

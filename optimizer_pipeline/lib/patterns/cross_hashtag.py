@@ -6,8 +6,11 @@ Inputs are keyed ``(hashtag, duration_bucket)``: the ``bucket_patterns`` rows (`
 
 Rules
 -----
-- A *claim* is a pattern row with evidence STRONG or MODERATE; one output row per (bucket, feature, direction)
-  claimed by at least one hashtag.
+- A *claim* is a pattern row with evidence STRONG or MODERATE on a pattern family's lead (``family_role`` "lead",
+  not ``explained_by`` a stronger claim; see :mod:`optimizer_pipeline.lib.patterns.families`): a proxy or an
+  explained row is never a claim here, whatever its own label; one output row per (bucket, feature, direction)
+  claimed by at least one hashtag. Families are formed per hashtag, so two hashtags whose families of the same
+  signal are led by different features show as two rows.
 - ``hashtags_analysed``: hashtags whose patterns for that bucket are non-empty (the bucket was analysed).
 - ``scope``: "single hashtag" when only one hashtag was analysed; "universal" when ``share`` (claimed / analysed)
   >= :data:`UNIVERSAL_SHARE`; else "hashtag-specific".
@@ -78,6 +81,17 @@ def _numeric(df: pd.DataFrame, column: str) -> pd.Series:
     return pd.to_numeric(df[column], errors="coerce").astype(float)
 
 
+def _is_claim(rows: pd.DataFrame) -> pd.Series:
+    """STRONG / MODERATE on a family lead that no stronger claim explains (tables without family columns: every
+    labelled row is its own family)."""
+    claimed = rows["evidence"].isin(CLAIM_LEVELS)
+    if "family_role" in rows:
+        claimed &= rows["family_role"].fillna("lead").astype(str) == "lead"
+    if "explained_by" in rows:
+        claimed &= rows["explained_by"].fillna("").astype(str) == ""
+    return claimed
+
+
 def cross_hashtag_patterns(patterns: Keyed) -> pd.DataFrame:
     """One row per (duration_bucket, feature, direction) claimed (STRONG / MODERATE) in at least one hashtag."""
     analysed: dict[str, list[str]] = {}
@@ -86,7 +100,7 @@ def cross_hashtag_patterns(patterns: Keyed) -> pd.DataFrame:
         if rows is None or rows.empty:
             continue
         analysed.setdefault(bucket, []).append(hashtag)
-        kept = rows[rows["evidence"].isin(CLAIM_LEVELS)]
+        kept = rows[_is_claim(rows)]
         if len(kept):
             kept = kept.assign(_hashtag=hashtag, _bucket=bucket)
             claimed.append(kept)

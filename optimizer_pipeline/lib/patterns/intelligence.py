@@ -1,31 +1,46 @@
 """Bucket intelligence for one client × hashtag: which duration buckets earn the most engagement, how sure we are,
-and what content mix to post next. Pure pandas/numpy/scipy (no Dagster).
+and what content mix to post next. Pure pandas/numpy/scipy (no Dagster); the statistics live in
+:mod:`optimizer_pipeline.lib.patterns.bucket_comparison`.
 
 Definitions (the one place they live):
 
+* **Videos compared**: every in-bucket video that passed the quality filters, i.e. the selected (top-N) rows *plus*
+  the "below top-N" and "engagement-rate outlier" rows of ``bucket_videos_excluded`` (why the outlier-fenced rows
+  are in: ``bucket_comparison``). Ranking the top-N selection alone measured how many candidates a bucket had, not
+  how its videos perform: of two identical buckets with 400 and 55 candidates the larger was prioritised in 100 %
+  of simulated hashtags. ``videos`` / ``creators`` still count the selected rows (what the pattern analysis used);
+  ``videos_compared`` / ``creators_compared`` count what the engagement figures use. Every engagement figure of a
+  row (geometric mean, CI, median, quartile ratio, creators above median) is on the compared videos.
 * **Engagement level** of a bucket is the *geometric mean* engagement rate, ``exp(mean(log ER))``, weighted by
-  ``sample_weight`` (celebrity videos count half). ER is floored at :data:`ER_FLOOR` before the log. Its 95 % CI is a
-  t-interval on log ER: weighted mean ``m``, reliability-weighted variance ``s²``, effective size
-  ``n_eff = (Σw)² / Σw²``, ``m ± t(0.975, n_eff - 1) · s / √n_eff``, exponentiated. With unit weights this is
-  exactly ``scipy.stats.t.interval`` on ``log ER``.
-* The **hashtag reference** is the weighted geometric mean ER over every selected video of every bucket.
+  ``sample_weight`` (celebrity videos count half). ER is floored at ``ER_FLOOR`` before the log. Its 95 % CI is
+  cluster-robust by creator (a creator's videos share an audience): CR2 variance of the weighted mean and a t
+  interval with Bell-McCaffrey degrees of freedom, exponentiated. With one video per creator and unit weights this
+  is exactly ``scipy.stats.t.interval`` on ``log ER``.
+* The **hashtag reference** (``hashtag_geo_mean_engagement_rate``) is the weighted geometric mean ER over every
+  compared video of every bucket. ``ratio_to_rest`` is the bucket's geometric mean over that of the *other*
+  buckets pooled; ``p_value`` tests it against 1 in one joint model of the hashtag (clustered by creator across
+  buckets) and ``p_adjusted`` is Holm's adjustment across the hashtag's tested buckets (every bucket that is not
+  "insufficient data"), so the chance that a hashtag whose buckets are all alike gets *any* prioritise /
+  deprioritise verdict is at most :data:`ALPHA`.
 * **Consistency** has two numbers: ``q3_q1_ratio`` (the 75th percentile ER over the 25th: "the top quartile earns
   2.1x the bottom quartile"; near 1 = every video performs alike, large = hit-or-miss) and
   ``creators_above_median`` (share of the bucket's creators whose median ER beats the hashtag's median ER: high =
   the format works for many creators, not just a few).
 * **Verdicts** (:func:`verdict`), in this order:
 
-  - ``insufficient data``: fewer than :data:`MIN_BUCKET_VIDEOS` videos;
-  - ``prioritise``: CI lower bound above the hashtag reference;
-  - ``deprioritise``: CI upper bound below the hashtag reference;
-  - ``test more``: the CI straddles the reference and the bucket has fewer than :data:`TEST_MORE_BELOW` videos
-    (a wide interval: more data could still move it either way);
-  - ``maintain``: otherwise (indistinguishable from the hashtag as a whole).
+  - ``insufficient data``: fewer than :data:`MIN_BUCKET_VIDEOS` compared videos, or fewer than
+    :data:`MIN_BUCKET_CREATORS` creators (no clustered variance; a single-creator source such as a competitor
+    profile is compared video by video instead, see :func:`bucket_verdicts`);
+  - ``prioritise``: ``p_adjusted < ALPHA`` and the bucket beats the rest of the hashtag;
+  - ``deprioritise``: ``p_adjusted < ALPHA`` and the bucket trails the rest;
+  - ``test more``: not significant and fewer than :data:`TEST_MORE_BELOW` compared videos (more data could still
+    move it either way);
+  - ``maintain``: otherwise (indistinguishable from the rest of the hashtag).
 
 * **Rank** is by geometric mean (1 = best); insufficient buckets are ranked after every bucket with data.
 * **Recommended content mix** (:func:`content_mix`): ``p_best`` is the probability that the bucket has the highest
-  true geometric-mean ER, from :data:`MC_DRAWS` Monte-Carlo draws of each bucket's log-mean posterior
-  (``m + se · T(df)``; seeded, so deterministic). Buckets with data share ``1 - insufficient share`` as
+  true geometric-mean ER among the tested buckets, from :data:`MC_DRAWS` Monte-Carlo draws of the same joint
+  clustered model (multivariate t; seeded, so deterministic). Tested buckets share ``1 - insufficient share`` as
   ``(1 - EXPLORE) · p_best + EXPLORE / k``; insufficient buckets that have at least one video split
   :data:`INSUFFICIENT_SHARE` equally (room to learn about them); empty buckets get 0. Shares sum to 1 whenever
   any bucket has a video (all 0 otherwise).
@@ -38,14 +53,22 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from optimizer_pipeline.lib.core.buckets import DURATION_BUCKETS
+from optimizer_pipeline.lib.patterns.bucket_comparison import (
+    ALPHA,
+    BucketEstimate,
+    Comparison,
+    cluster_codes,
+    compare_buckets,
+    comparison_videos,
+    log_er,
+    p_best,
+)
 
 MIN_BUCKET_VIDEOS = 20  # as bucket_videos / bucket_model / bucket_patterns
+MIN_BUCKET_CREATORS = 2
 TEST_MORE_BELOW = 30
-ER_FLOOR = 1e-4
-CONFIDENCE = 0.95
 MC_DRAWS = 20_000
 EXPLORE = 0.10
 INSUFFICIENT_SHARE = 0.05
@@ -64,6 +87,7 @@ VERDICT_COLOURS = {
     INSUFFICIENT: "#cccccc",
 }
 EVIDENCE_ORDER = {"STRONG": 0, "MODERATE": 1, "EMERGING": 2}
+NO_ESTIMATE = BucketEstimate(*(float("nan"),) * 5, creators=0)
 
 INTELLIGENCE_COLUMNS: tuple[str, ...] = (
     "rank",
@@ -74,11 +98,16 @@ INTELLIGENCE_COLUMNS: tuple[str, ...] = (
     "status",
     "videos",
     "creators",
+    "videos_compared",
+    "creators_compared",
     "median_engagement_rate",
     "geo_mean_engagement_rate",
     "ci_low",
     "ci_high",
     "hashtag_geo_mean_engagement_rate",
+    "ratio_to_rest",
+    "p_value",
+    "p_adjusted",
     "q3_q1_ratio",
     "creators_above_median",
     "consistency",
@@ -94,61 +123,29 @@ INTELLIGENCE_COLUMNS: tuple[str, ...] = (
 )
 
 
-def log_er(videos: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """``log(max(ER, ER_FLOOR))`` and the sample weights (1 where missing) of the rows with a finite ER."""
-    if videos is None or videos.empty or "engagement_rate" not in videos:
-        return np.empty(0), np.empty(0)
-    er = pd.to_numeric(videos["engagement_rate"], errors="coerce").to_numpy(dtype=float)
-    if "sample_weight" in videos:
-        w = pd.to_numeric(videos["sample_weight"], errors="coerce").fillna(1.0).to_numpy(dtype=float)
-    else:
-        w = np.ones(len(er))
-    keep = np.isfinite(er) & (w > 0)
-    return np.log(np.maximum(er[keep], ER_FLOOR)), w[keep]
-
-
-def weighted_log_mean(y: np.ndarray, w: np.ndarray) -> tuple[float, float, float]:
-    """Weighted mean of ``y``, its standard error and the degrees of freedom (``n_eff - 1``); NaN when undefined."""
-    if len(y) == 0:
-        return float("nan"), float("nan"), float("nan")
-    sw = float(w.sum())
-    m = float(np.dot(w, y) / sw)
-    n_eff = sw**2 / float(np.dot(w, w))
-    denom = sw - float(np.dot(w, w)) / sw
-    if len(y) < 2 or denom <= 0:
-        return m, float("nan"), float("nan")
-    var = float(np.dot(w, (y - m) ** 2)) / denom
-    return m, float(np.sqrt(var / n_eff)), n_eff - 1.0
-
-
-def log_mean_interval(y: np.ndarray, w: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float, float]:
-    """``(mean, low, high)`` of the weighted t-interval on ``y`` (log ER); bounds NaN with < 2 rows."""
-    m, se, df = weighted_log_mean(y, w)
-    if not np.isfinite(se):
-        return m, float("nan"), float("nan")
-    if se == 0:
-        return m, m, m
-    half = float(stats.t.ppf(0.5 + confidence / 2, df)) * se
-    return m, m - half, m + half
-
-
-def verdict(n: int, ci_low: float, ci_high: float, reference: float) -> tuple[str, str]:
-    """The bucket's verdict and a one-line reason (rules in the module docstring)."""
+def verdict(n: int, creators: int, log_ratio: float, p_adjusted: float, alpha: float = ALPHA) -> tuple[str, str]:
+    """The bucket's verdict and a one-line reason from its compared videos and creators, its log ratio to the rest
+    of the hashtag and the Holm-adjusted p-value (rules in the module docstring)."""
     if n < MIN_BUCKET_VIDEOS:
-        return INSUFFICIENT, f"{n} videos (< {MIN_BUCKET_VIDEOS})"
-    if np.isfinite(ci_low) and ci_low > reference:
-        return PRIORITISE, f"95% CI low {ci_low:.4g} > hashtag {reference:.4g}"
-    if np.isfinite(ci_high) and ci_high < reference:
-        return DEPRIORITISE, f"95% CI high {ci_high:.4g} < hashtag {reference:.4g}"
+        return INSUFFICIENT, f"{n} videos compared (< {MIN_BUCKET_VIDEOS})"
+    if creators < MIN_BUCKET_CREATORS:
+        return INSUFFICIENT, f"{creators} creator(s) (< {MIN_BUCKET_CREATORS}): no clustered interval"
+    ratio = float(np.exp(log_ratio)) if np.isfinite(log_ratio) else float("nan")
+    if not np.isfinite(p_adjusted):
+        versus = "not tested (nothing to compare with, or no spread)"
+    else:
+        versus = f"{ratio:.2f}x the rest of the hashtag (Holm p {p_adjusted:.2g})"
+        if p_adjusted < alpha:
+            return (PRIORITISE if log_ratio > 0 else DEPRIORITISE), versus
     if n < TEST_MORE_BELOW:
-        return TEST_MORE, f"CI straddles hashtag {reference:.4g} with only {n} videos (< {TEST_MORE_BELOW})"
-    return MAINTAIN, f"CI [{ci_low:.4g}, {ci_high:.4g}] includes hashtag {reference:.4g}"
+        return TEST_MORE, f"{versus}; only {n} videos (< {TEST_MORE_BELOW})"
+    return MAINTAIN, versus
 
 
 def content_mix(
-    log_means: np.ndarray,
-    ses: np.ndarray,
-    dfs: np.ndarray,
+    estimates: np.ndarray,
+    cov: np.ndarray,
+    df: float,
     sufficient: np.ndarray,
     has_videos: np.ndarray,
     *,
@@ -157,25 +154,51 @@ def content_mix(
     explore: float = EXPLORE,
     insufficient_share: float = INSUFFICIENT_SHARE,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(recommended_share, p_best)`` per bucket (rule in the module docstring); deterministic given ``seed``."""
-    k_all = len(log_means)
-    share, p_best = np.zeros(k_all), np.zeros(k_all)
+    """``(recommended_share, p_best)`` per bucket from the joint model's means ``estimates`` and covariance ``cov``
+    (rule in the module docstring); deterministic given ``seed``."""
+    k_all = len(estimates)
+    share, best = np.zeros(k_all), np.zeros(k_all)
     idx = np.flatnonzero(sufficient)
     extra = np.flatnonzero(~sufficient & has_videos)
     if len(idx):
-        rng = np.random.default_rng(seed)
-        se = np.nan_to_num(ses[idx], nan=0.0)
-        df = np.where(np.isfinite(dfs[idx]) & (dfs[idx] > 0), dfs[idx], 1.0)
-        sample = log_means[idx] + se * rng.standard_t(df, size=(draws, len(idx)))
-        wins = np.bincount(np.argmax(sample, axis=1), minlength=len(idx))
-        p_best[idx] = wins / draws
+        best[idx] = p_best(estimates[idx], cov[np.ix_(idx, idx)], df, seed=seed, draws=draws)
         budget = 1.0 - (insufficient_share if len(extra) else 0.0)
-        share[idx] = budget * ((1.0 - explore) * p_best[idx] + explore / len(idx))
+        share[idx] = budget * ((1.0 - explore) * best[idx] + explore / len(idx))
         if len(extra):
             share[extra] = insufficient_share / len(extra)
     elif len(extra):
         share[extra] = 1.0 / len(extra)
-    return share, p_best
+    return share, best
+
+
+def bucket_verdicts(
+    logs: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+) -> tuple[Comparison, dict[str, tuple[str, str]]]:
+    """The hashtag's joint comparison and each bucket's ``(verdict, reason)`` from each bucket's log ER, weights and
+    creators (:func:`~optimizer_pipeline.lib.patterns.bucket_comparison.log_er`); buckets with data are tested when
+    they have :data:`MIN_BUCKET_VIDEOS` videos and :data:`MIN_BUCKET_CREATORS` creators. A source whose videos all
+    come from one creator (a competitor profile) has nothing to cluster: that creator's effect is common to every
+    bucket and cancels in the comparison, so its videos count as independent."""
+    known = {c for _, _, creators in logs.values() for c in creators if c is not None}
+    if len(known) <= 1:
+        logs = {b: (y, w, np.full(len(y), None, dtype=object)) for b, (y, w, _) in logs.items()}
+    counts = {b: (len(y), int(cluster_codes(c).max(initial=-1)) + 1) for b, (y, _, c) in logs.items()}
+    tested = [b for b, (n, g) in counts.items() if n >= MIN_BUCKET_VIDEOS and g >= MIN_BUCKET_CREATORS]
+    comparison = compare_buckets(
+        np.concatenate([y for y, _, _ in logs.values()]) if logs else np.empty(0),
+        np.concatenate([w for _, w, _ in logs.values()]) if logs else np.empty(0),
+        np.concatenate([np.full(len(y), b, dtype=object) for b, (y, _, _) in logs.items()]) if logs else np.empty(0),
+        np.concatenate([c for _, _, c in logs.values()]) if logs else np.empty(0, dtype=object),
+        tested,
+    )
+    position = {b: i for i, b in enumerate(comparison.buckets)}
+    verdicts = {}
+    for b, (n, g) in counts.items():
+        i = position.get(b)
+        log_ratio = float(comparison.log_ratio[i]) if i is not None else float("nan")
+        p_adjusted = float(comparison.p_adjusted[i]) if i is not None else float("nan")
+        verdicts[b] = verdict(n, g, log_ratio, p_adjusted)
+    return comparison, verdicts
 
 
 def _bucket_order(keys: set[str]) -> list[str]:
@@ -223,10 +246,13 @@ def _model(models: pd.DataFrame | None) -> dict:
 
 
 def _creator_medians(videos: pd.DataFrame) -> pd.Series:
+    """Median ER per creator (rows without an author left out)."""
     if videos.empty or "author" not in videos:
         return pd.Series(dtype=float)
-    er = pd.to_numeric(videos["engagement_rate"], errors="coerce")
-    return er.groupby(videos["author"].astype(str)).median().dropna()
+    authors = videos["author"].to_numpy(dtype=object, na_value=None)
+    known = np.array([isinstance(a, str) and a != "" for a in authors], dtype=bool)
+    er = pd.to_numeric(videos["engagement_rate"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)[known]
+    return pd.Series(er).groupby(authors[known]).median().dropna()
 
 
 def bucket_ranking(
@@ -234,82 +260,100 @@ def bucket_ranking(
     patterns: Mapping[str, pd.DataFrame] | None = None,
     models: Mapping[str, pd.DataFrame] | None = None,
     *,
+    excluded: Mapping[str, pd.DataFrame] | None = None,
     seed: int = 0,
     draws: int = MC_DRAWS,
 ) -> pd.DataFrame:
     """One row per bucket (:data:`INTELLIGENCE_COLUMNS`), sorted by rank. Keys are bucket labels (``"0-15s"``);
-    a bucket present in any mapping gets a row. Empty inputs give an empty table with the columns."""
-    patterns, models = patterns or {}, models or {}
-    buckets = _bucket_order(set(videos) | set(patterns) | set(models))
+    ``videos`` holds each bucket's selected rows, ``excluded`` its ``bucket_videos_excluded`` rows (their "below
+    top-N" rows join the comparison; without them only the selected rows are compared, which favours buckets with
+    more candidates). A bucket present in any mapping gets a row. Empty inputs give an empty table with the
+    columns."""
+    patterns, models, excluded = patterns or {}, models or {}, excluded or {}
+    buckets = _bucket_order(set(videos) | set(patterns) | set(models) | set(excluded))
     if not buckets:
         return _empty()
     frames = {b: videos.get(b) if videos.get(b) is not None else pd.DataFrame() for b in buckets}
-    logs = {b: log_er(frames[b]) for b in buckets}
+    compared = {b: comparison_videos(frames[b], excluded.get(b)) for b in buckets}
+    logs = {b: log_er(compared[b]) for b in buckets}
+    comparison, verdicts = bucket_verdicts(logs)
+    position = {b: i for i, b in enumerate(comparison.buckets)}
+    counts = {b: (len(logs[b][0]), int(cluster_codes(logs[b][2]).max(initial=-1)) + 1) for b in buckets}
     all_y = np.concatenate([logs[b][0] for b in buckets])
     all_w = np.concatenate([logs[b][1] for b in buckets])
     reference = float(np.exp(np.dot(all_w, all_y) / all_w.sum())) if len(all_y) else float("nan")
-    ers = [pd.to_numeric(f["engagement_rate"], errors="coerce") for f in frames.values() if "engagement_rate" in f]
+    ers = [pd.to_numeric(f["engagement_rate"], errors="coerce") for f in compared.values() if len(f)]
     all_er = pd.concat(ers, ignore_index=True).dropna() if ers else pd.Series(dtype=float)
     hashtag_median = float(all_er.median()) if len(all_er) else float("nan")
 
     rows = []
     for b in buckets:
-        df = frames[b]
-        y, w = logs[b]
-        n = len(df)
-        m, se, dof = weighted_log_mean(y, w)
-        _, lo, hi = log_mean_interval(y, w)
-        er = pd.to_numeric(df["engagement_rate"], errors="coerce").dropna() if "engagement_rate" in df else []
+        df, sel = compared[b], frames[b]
+        n, n_creators = counts[b]
+        i = position.get(b)
+        est = comparison.estimates[i] if i is not None else NO_ESTIMATE
+        log_ratio = float(comparison.log_ratio[i]) if i is not None else float("nan")
+        p_raw = float(comparison.p_value[i]) if i is not None else float("nan")
+        p_adj = float(comparison.p_adjusted[i]) if i is not None else float("nan")
+        er = pd.to_numeric(df["engagement_rate"], errors="coerce").dropna()
         q1, q3 = (float(np.quantile(er, 0.25)), float(np.quantile(er, 0.75))) if len(er) else (np.nan, np.nan)
         ratio = q3 / q1 if len(er) and q1 > 0 else float("nan")
         creators = _creator_medians(df)
         above = float((creators > hashtag_median).mean()) if len(creators) else float("nan")
-        sufficient = n >= MIN_BUCKET_VIDEOS and len(y) > 0
-        if sufficient:
-            v, reason = verdict(n, float(np.exp(lo)), float(np.exp(hi)), reference)
-        else:
-            v, reason = INSUFFICIENT, f"{len(y)} videos with an engagement rate (< {MIN_BUCKET_VIDEOS})"
+        v, reason = verdicts[b]
+        sufficient = v != INSUFFICIENT
         rows.append(
             {
                 "duration_bucket": b,
                 "verdict": v,
                 "status": "ok" if sufficient else INSUFFICIENT,
-                "videos": n,
-                "creators": int(df["author"].nunique()) if "author" in df else 0,
+                "videos": len(sel),
+                "creators": int(sel["author"].nunique()) if "author" in sel else 0,
+                "videos_compared": n,
+                "creators_compared": n_creators,
                 "median_engagement_rate": float(er.median()) if len(er) else float("nan"),
-                "geo_mean_engagement_rate": float(np.exp(m)),
-                "ci_low": float(np.exp(lo)),
-                "ci_high": float(np.exp(hi)),
+                "geo_mean_engagement_rate": float(np.exp(est.mean)),
+                "ci_low": float(np.exp(est.low)),
+                "ci_high": float(np.exp(est.high)),
                 "hashtag_geo_mean_engagement_rate": reference,
+                "ratio_to_rest": float(np.exp(log_ratio)),
+                "p_value": p_raw,
+                "p_adjusted": p_adj,
                 "q3_q1_ratio": ratio,
                 "creators_above_median": above,
                 "consistency": _consistency(ratio, above, len(creators)),
                 **_claims(patterns.get(b)),
                 **_model(models.get(b)),
                 "verdict_reason": reason,
-                "_m": m,
-                "_se": se,
-                "_df": dof,
+                "_pos": -1 if i is None else i,
                 "_ok": sufficient,
             }
         )
     table = pd.DataFrame(rows)
-    share, p_best = content_mix(
-        table["_m"].to_numpy(float),
-        table["_se"].to_numpy(float),
-        table["_df"].to_numpy(float),
+    pos = table["_pos"].to_numpy(int)
+    k = len(comparison.buckets)
+    means = np.array([comparison.mean[p] if p >= 0 else np.nan for p in pos])
+    cov = np.full((len(pos), len(pos)), np.nan)
+    if k:
+        have = pos >= 0
+        cov[np.ix_(have, have)] = comparison.cov[np.ix_(pos[have], pos[have])]
+    share, best = content_mix(
+        means,
+        cov,
+        comparison.df,
         table["_ok"].to_numpy(bool),
-        (table["videos"] > 0).to_numpy(bool),
+        (table["videos_compared"] > 0).to_numpy(bool),
         seed=seed,
         draws=draws,
     )
-    table["recommended_share"], table["p_best"] = share, p_best
+    table["recommended_share"], table["p_best"] = share, best
     table["_key2"] = -table["geo_mean_engagement_rate"].fillna(-np.inf)
     table = table.sort_values(["_ok", "_key2"], ascending=[False, True], kind="stable").reset_index(drop=True)
     table["rank"] = np.arange(1, len(table) + 1)
     table["model_beats_baseline"] = table["model_beats_baseline"].astype("boolean")
     table.attrs["seed"] = seed
     table.attrs["hashtag_geo_mean_engagement_rate"] = reference
+    table.attrs["videos_without_creator"] = int(sum(sum(c is None for c in logs[b][2]) for b in buckets))
     return table[list(INTELLIGENCE_COLUMNS)]
 
 
@@ -324,10 +368,12 @@ def _consistency(ratio: float, above: float, n_creators: int) -> str:
 
 def _empty() -> pd.DataFrame:
     table = pd.DataFrame({c: pd.Series(dtype="object") for c in INTELLIGENCE_COLUMNS})
-    for c in ("rank", "videos", "creators", "strong_claims", "moderate_claims", "emerging_claims"):
+    counts = ("rank", "videos", "creators", "videos_compared", "creators_compared")
+    for c in (*counts, "strong_claims", "moderate_claims", "emerging_claims"):
         table[c] = table[c].astype("int64")
     for c in INTELLIGENCE_COLUMNS:
-        if c.endswith(("_rate", "_share", "ci_low", "ci_high", "_ratio", "_median", "_r2")) or c == "p_best":
+        floats = ("_rate", "_share", "ci_low", "ci_high", "_ratio", "_median", "_r2", "_rest")
+        if c.endswith(floats) or c.startswith("p_"):
             table[c] = table[c].astype("float64")
     table["model_beats_baseline"] = table["model_beats_baseline"].astype("boolean")
     return table
@@ -352,7 +398,7 @@ def engagement_bars_png(table: pd.DataFrame) -> bytes:
         hi = np.clip(np.nan_to_num(t["ci_high"].to_numpy(float) - gm), 0, None)
         colours = [VERDICT_COLOURS.get(v, "#999999") for v in t["verdict"]]
         ax.bar(x, np.nan_to_num(gm), color=colours, yerr=[lo, hi], capsize=4)
-        ax.set_xticks(x, [f"{b}\n(n={n})" for b, n in zip(order, t["videos"], strict=True)], fontsize=8)
+        ax.set_xticks(x, [f"{b}\n(n={n})" for b, n in zip(order, t["videos_compared"], strict=True)], fontsize=8)
         ref = float(t["hashtag_geo_mean_engagement_rate"].iloc[0])
         if np.isfinite(ref):
             ax.axhline(ref, color="black", linestyle="--", linewidth=1)

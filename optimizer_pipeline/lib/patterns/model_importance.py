@@ -3,7 +3,8 @@
 Random-forest impurity importance, decision-tree importance, ridge ``|coef|`` on the scaled features and KMeans
 separation each vote for their ``top_k`` features; :data:`MIN_VOTES_DRIVER` votes or more make a driver.
 ``direction`` is the sign of the weighted Spearman correlation with the target. Votes are in-sample; the caller
-clears ``is_driver`` when no regressor beats the baseline on held-out creators.
+clears ``is_driver`` when no regressor significantly beats the baseline on held-out creators (the corrected
+repeated-CV t-test of :mod:`.model_comparison`): under pure noise the votes still elect ``top_k`` features.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Predicted conversion rate of a pattern never tested: back off to the best-supported coarser pattern.
 
-* :func:`predict_rate`: exact match, else back off to the best-supported coarser pattern (its posterior becomes the
-  prior of the finer one, capped at ``pseudo_count``), else the prior; the interval of a back-off prediction is
-  predictive (a new pattern's spread plus the centre's uncertainty).
+* :func:`predict_rate` (:func:`predict_rates` for many patterns): exact match, else back off to the best-supported
+  coarser pattern (its posterior becomes the prior of the finer one, capped at ``pseudo_count``), else the prior; the
+  interval of a back-off prediction is predictive (a new pattern's spread plus the centre's uncertainty). Counts may
+  be effective counts (clicks / design effect over traffic sources), as ``build_posteriors`` passes them.
 * :func:`leave_one_pattern_out` measures that predictor's MAE and interval hit rate.
 
 Pure logic (numpy/pandas, no Dagster); partial hashes are parsed by :mod:`optimizer_pipeline.lib.testloop.pattern_hash`.
@@ -10,7 +11,7 @@ Pure logic (numpy/pandas, no Dagster); partial hashes are parsed by :mod:`optimi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import NamedTuple
 
 import numpy as np
@@ -144,6 +145,17 @@ def predict_rate(
     return _predict(pattern, _Observed(observed), prior, pc, None)
 
 
+def predict_rates(
+    patterns: Collection[str], observed: pd.DataFrame, prior: BetaPrior, *, pseudo_count: float | None = None
+) -> list[Prediction]:
+    """:func:`predict_rate` for many patterns at once (the observed counts are indexed once, not once per pattern)."""
+    pc = prior.strength if pseudo_count is None else float(pseudo_count)
+    if pc <= 0:
+        raise ValueError("pseudo_count must be > 0")
+    obs = _Observed(observed)
+    return [_predict(p, obs, prior, pc, None) for p in patterns]
+
+
 class LooResult(NamedTuple):
     """Leave-one-pattern-out accuracy of :func:`predict_rate`."""
 
@@ -152,9 +164,17 @@ class LooResult(NamedTuple):
 
 
 def leave_one_pattern_out(
-    observed: pd.DataFrame, prior: BetaPrior, *, pseudo_count: float | None = None, min_clicks: float = 1
+    observed: pd.DataFrame,
+    prior: BetaPrior,
+    *,
+    pseudo_count: float | None = None,
+    min_clicks: float = 1,
+    held_out: Collection[str] | None = None,
 ) -> LooResult:
     """MAE and hit rate of :func:`predict_rate` when each pattern (with >= ``min_clicks`` clicks) is held out.
+
+    ``held_out`` (pattern hashes), when given, replaces the ``min_clicks`` rule (patterns without clicks are still
+    skipped): e.g. choose by observed clicks while ``observed`` holds effective counts (clicks / design effect).
 
     For every such pattern the predictor sees all *other* patterns (the prior stays as given: refitting it per fold
     changes it negligibly when there are many patterns). MAE = mean |predicted mean - held-out observed rate
@@ -166,7 +186,7 @@ def leave_one_pattern_out(
     obs = _Observed(observed)
     errors, hits = [], []
     for i, h in enumerate(obs.hashes):
-        if obs.clicks[i] < max(min_clicks, 1e-12):
+        if obs.clicks[i] <= 0 or (obs.clicks[i] < min_clicks if held_out is None else h not in held_out):
             continue
         rate = obs.conv[i] / obs.clicks[i]
         pred = _predict(h, obs, prior, pc, exclude=i)

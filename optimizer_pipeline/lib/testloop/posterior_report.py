@@ -3,12 +3,19 @@
 Pure logic gluing :mod:`optimizer_pipeline.lib.testloop.posteriors` and :mod:`optimizer_pipeline.lib.testloop.thompson`
 together the same way every time, so the assets stay thin and the tables are reproducible:
 
-* the empirical-Bayes prior is fitted to the undiscounted per-pattern totals (the client's own history, bounded);
-* the posterior uses the (optionally ``decay``-discounted) counts; P(best) and Thompson draws use the recorded seed;
-* "as of" is the newest UTC day with data (from the events), never the wall clock, so replaying the same inbox gives
+* traffic sources (``utm_id``, one per influencer) are clusters of clicks: the intra-class correlation ``rho`` of
+  conversions within a source is estimated once per client from the undiscounted per-source totals, pooled over its
+  patterns (:mod:`optimizer_pipeline.lib.testloop.source_clustering`), and every pattern's counts are divided by its
+  design effect, so intervals and P(best) are about the pattern's rate across influencers;
+* the empirical-Bayes prior is fitted to the undiscounted per-pattern *effective* totals (the client's own history,
+  bounded), so between-influencer noise is not mistaken for between-pattern differences;
+* the posterior uses the (optionally ``decay``-discounted, per row) counts, totalled per source, then divided by the
+  design effect; P(best) and Thompson draws use the recorded seed;
+* "as of" is the newest event timestamp in the inbox, never the wall clock, so replaying the same inbox gives
   the same tables; days of testing and the age of old data are counted up to it;
 * every pattern also gets the back-off predictor's estimate (``exact`` when it has clicks, ``partial:<parent>``
-  or ``prior`` when it was never tested), whose quality is measured by leave-one-pattern-out.
+  or ``prior`` when it was never tested) from the effective totals, whose quality is measured by leave-one-pattern-out
+  over the patterns with at least ``loo_min_clicks`` observed clicks.
 """
 
 from __future__ import annotations
@@ -19,9 +26,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from optimizer_pipeline.lib.testloop.backoff import LooResult, leave_one_pattern_out, predict_rate
+from optimizer_pipeline.lib.testloop.backoff import LooResult, leave_one_pattern_out, predict_rates
 from optimizer_pipeline.lib.testloop.posteriors import POSTERIOR_COLUMNS, posterior_table
 from optimizer_pipeline.lib.testloop.prior import BetaPrior, fit_prior
+from optimizer_pipeline.lib.testloop.source_clustering import (
+    SOURCE_COLUMN,
+    SourceDispersion,
+    design_effects,
+    estimate_dispersion,
+    source_totals,
+)
 from optimizer_pipeline.lib.testloop.thompson import recommend
 
 PREDICTION_COLUMNS = ["predicted_mean", "predicted_ci_low", "predicted_ci_high", "prediction_method"]
@@ -51,6 +65,7 @@ class PosteriorReport:
     prior: BetaPrior
     loo: LooResult
     loo_patterns: int  # patterns held out by leave-one-pattern-out (those with >= loo_min_clicks clicks)
+    dispersion: SourceDispersion  # between-source intra-class correlation rho and how it was obtained
 
 
 def build_posteriors(
@@ -63,21 +78,25 @@ def build_posteriors(
     loo_min_clicks: float,
     p_best_draws: int = 40_000,
 ) -> PosteriorReport:
-    """``rows``: ``pattern_hash, clicks, conversions, age_days`` (one row per pattern and day, see
-    :func:`optimizer_pipeline.lib.testloop.source_counts.pattern_rows`); ``summary``: per-pattern extras
-    (:func:`optimizer_pipeline.lib.testloop.source_counts.pattern_summary`). Output columns: :data:`POSTERIOR_COLUMNS`
-    (``clicks``/``conversions`` are the decayed effective counts when ``decay`` is set), the summary's columns,
-    :data:`PREDICTION_COLUMNS` and ``as_of``; one row per pattern, sorted by pattern_hash."""
-    totals = rows.groupby("pattern_hash", sort=True, as_index=False)[["clicks", "conversions"]].sum()
-    prior = fit_prior(totals["clicks"], totals["conversions"])
+    """``rows``: ``pattern_hash, clicks, conversions, age_days`` and optionally ``utm_id`` (one row per pattern,
+    traffic source and day, see :func:`optimizer_pipeline.lib.testloop.source_counts.pattern_rows`; other columns
+    such as ``day`` or ``immature_clicks`` are ignored; without ``utm_id`` each pattern is one source); ``summary``:
+    per-pattern extras (:func:`optimizer_pipeline.lib.testloop.source_counts.pattern_summary`). Output columns:
+    :data:`POSTERIOR_COLUMNS` (``clicks``/``conversions`` are the decayed counts when ``decay`` is set,
+    ``effective_*`` those divided by the design effect), the summary's columns, :data:`PREDICTION_COLUMNS` and
+    ``as_of``; one row per pattern, sorted by pattern_hash."""
+    sources = source_totals(rows)
+    dispersion = estimate_dispersion(sources)
+    effective = design_effects(sources, dispersion.rho)
+    prior = fit_prior(effective["effective_clicks"], effective["effective_conversions"])
+    keep = [c for c in ("pattern_hash", SOURCE_COLUMN, "clicks", "conversions", "age_days") if c in rows.columns]
     post = posterior_table(
-        rows[["pattern_hash", "clicks", "conversions", "age_days"]],
-        prior=prior,
-        decay=decay,
-        seed=seed,
-        p_best_draws=p_best_draws,
+        rows[keep], prior=prior, decay=decay, rho=dispersion.rho, seed=seed, p_best_draws=p_best_draws
     )
-    preds = [predict_rate(h, totals, prior) for h in post["pattern_hash"]]
+    totals = effective[["pattern_hash", "effective_clicks", "effective_conversions"]].rename(
+        columns={"effective_clicks": "clicks", "effective_conversions": "conversions"}
+    )
+    preds = predict_rates(post["pattern_hash"], totals, prior)
     post["predicted_mean"] = [p.mean for p in preds]
     post["predicted_ci_low"] = [p.ci_low for p in preds]
     post["predicted_ci_high"] = [p.ci_high for p in preds]
@@ -87,13 +106,13 @@ def build_posteriors(
     table["as_of"] = pd.to_datetime(table["as_of"], utc=True)
     extra = [c for c in summary.columns if c != "pattern_hash"]
     table = table[[*POSTERIOR_COLUMNS, *extra, *PREDICTION_COLUMNS, "as_of"]]
-    loo_patterns = int((totals["clicks"] >= max(loo_min_clicks, 1e-12)).sum())
+    held_out = effective.loc[effective["clicks"] >= max(loo_min_clicks, 1e-12), "pattern_hash"]
     loo = (
-        leave_one_pattern_out(totals, prior, min_clicks=loo_min_clicks)
+        leave_one_pattern_out(totals, prior, held_out=set(held_out))
         if len(totals) > 1
         else LooResult(float("nan"), float("nan"))
     )
-    return PosteriorReport(table.reset_index(drop=True), prior, loo, loo_patterns)
+    return PosteriorReport(table.reset_index(drop=True), prior, loo, len(held_out), dispersion)
 
 
 def build_recommendations(
@@ -101,13 +120,15 @@ def build_recommendations(
 ) -> pd.DataFrame:
     """Thompson-sampling picks from a ``pattern_posteriors`` table (columns :data:`RECOMMENDATION_COLUMNS`).
 
-    The ignorance zone counts *observed* clicks (``clicks_observed``, not the decayed effective count) and days since
-    the pattern's first click up to the table's ``as_of``; a never-clicked pattern has tested 0 days. ``clicks`` and
-    ``conversions`` in the output are the observed counts.
+    The ignorance zone counts *mature* observed clicks (``clicks_observed - clicks_immature``: not the decayed or
+    cluster-deflated effective count, and not clicks whose attribution window is still open, which are no evidence
+    yet) and days since the pattern's first click up to the table's ``as_of``; a never-clicked pattern has tested 0
+    days. ``clicks`` and ``conversions`` in the output are the observed counts.
     """
     post = posteriors.reset_index(drop=True).copy()
     as_of = post["as_of"].dropna().iloc[0] if "as_of" in post and post["as_of"].notna().any() else None
-    frame = post.assign(clicks=post["clicks_observed"])
+    immature = post.get("clicks_immature", 0)
+    frame = post.assign(clicks=post["clicks_observed"] - immature)
     rec = recommend(
         frame,
         n=top_n,

@@ -2,8 +2,28 @@
 
 Model: every pattern has a true conversion rate ``p ~ Beta(alpha0, beta0)``; given ``clicks`` (unique visitors) the
 conversions are ``Binomial(clicks, p)``. :func:`fit_prior` fits ``alpha0, beta0`` by maximising the Beta-Binomial
-marginal likelihood inside bounds (prior strength ``alpha0 + beta0`` and prior mean), with a documented fallback when
-the between-pattern spread cannot be estimated. Pure logic (numpy/scipy/pandas, no Dagster).
+marginal likelihood inside bounds (prior strength ``alpha0 + beta0`` and prior mean). Counts may be effective
+(non-integer) counts, e.g. clicks divided by a pattern's design effect over its traffic sources
+(:mod:`optimizer_pipeline.lib.testloop.source_clustering`).
+
+Fallback when the between-pattern spread cannot be estimated (fewer than two patterns with clicks, or fewer than
+:data:`MIN_CONVERSIONS` conversions in all): the Jeffreys prior ``Beta(1/2, 1/2)`` (:data:`JEFFREYS`). Why: with no
+conversion the data say nothing about the rate's scale except "low enough that these clicks gave none", and no
+prior mean can be fitted. The old fallback put the weakest allowed strength (2) at the lowest allowed mean (0.001),
+i.e. ``Beta(0.002, 1.998)``: its mass sits at 0, so 0 conversions in 100 clicks gave the interval [0, 1.8e-8],
+which covered 0.4 % of simulated true rates.
+Jeffreys is the reference prior of a binomial rate, invariant to reparametrisation, carries one pseudo-observation
+(the data dominate from the first clicks on), and its posterior interval is the Jeffreys interval, whose frequentist
+coverage is close to nominal at every rate (Brown, Cai & DasGupta 2001, Statistical Science 16:101). 0 conversions in
+n clicks give about [0.001 / n, 2.5 / n]; in the zero-conversion simulation (``benchmarks/calibration_sims/
+zero_conversion.py``) 99.7 % of true rates are covered. A price, stated: a pattern with no clicks at all shows the
+prior mean 1/2 and the interval [0.0015, 0.9985], i.e. "unknown", not "about 2 %"; Thompson sampling therefore
+explores it (it is in the ignorance zone anyway).
+
+Why a minimum of conversions: with one to three conversions in a whole client the Beta-Binomial MLE is pinned to a
+bound (e.g. ``Beta(0.2, 199.8)``) and its tiny ``alpha0`` is again over-confident near 0: in the same simulation
+(12 patterns, rates 0.05-1 %) its intervals covered 87.5 % (1 conversion) and 91.6 % (2-3) of the true rates, against
+96.5 % (4) and 97.6 % (5-8); Jeffreys covered 99 % at 1-4. Pure logic (numpy/scipy/pandas, no Dagster).
 """
 
 from __future__ import annotations
@@ -43,6 +63,12 @@ class BetaPrior:
         return self.alpha + self.beta
 
 
+#: The fallback prior: Jeffreys ``Beta(1/2, 1/2)`` (module docstring says why).
+JEFFREYS = (0.5, 0.5)
+#: Fewer conversions than this in all of a client's patterns: the prior is not fitted (Jeffreys instead).
+MIN_CONVERSIONS = 5
+
+
 def _betabinom_loglik(n: np.ndarray, k: np.ndarray, a: float, b: float) -> float:
     # Binomial coefficients do not depend on (a, b) and are dropped.
     return float(np.sum(special.betaln(a + k, b + n - k)) - len(n) * special.betaln(a, b))
@@ -60,10 +86,10 @@ def fit_prior(
     from the clipped method-of-moments estimate and from the box centre; the best optimum wins). ``bounds`` is a
     :class:`PriorBounds` or ``((strength_lo, strength_hi), (mean_lo, mean_hi))``.
 
-    Fallback (``method="fallback"``, reason in ``note``) when fewer than 2 patterns have clicks, or there are no
-    conversions at all: the between-pattern spread cannot be estimated, so the prior mean is the pooled rate
-    (conversions / clicks, clipped to the mean bounds; the lower mean bound with no data) and the strength is the
-    lower strength bound, i.e. the weakest allowed prior, so the data dominate as soon as there is some.
+    Fallback (``method="fallback"``, reason in ``note``) when fewer than 2 patterns have clicks, or there are fewer
+    than :data:`MIN_CONVERSIONS` conversions in all: the between-pattern spread cannot be estimated, so the prior is
+    Jeffreys ``Beta(1/2, 1/2)`` (:data:`JEFFREYS`, outside ``bounds`` on purpose: the bounds constrain a *fitted*
+    prior; why Jeffreys: module docstring). Counts may be non-integer (effective counts).
     """
     if not isinstance(bounds, PriorBounds):
         bounds = PriorBounds(strength=tuple(bounds[0]), mean=tuple(bounds[1]))
@@ -88,9 +114,12 @@ def fit_prior(
 
     pooled = float(k.sum() / n.sum()) if n.sum() > 0 else 0.0
     if len(n) < 2:
-        return make(pooled, s_lo, "fallback", f"{len(n)} pattern(s) with clicks: weakest prior at the pooled rate")
+        return BetaPrior(*JEFFREYS, "fallback", f"{len(n)} pattern(s) with clicks: Jeffreys prior Beta(1/2, 1/2)")
     if k.sum() == 0:
-        return make(pooled, s_lo, "fallback", "no conversions at all: weakest prior at the lower mean bound")
+        return BetaPrior(*JEFFREYS, "fallback", "no conversions at all: Jeffreys prior Beta(1/2, 1/2)")
+    if k.sum() < MIN_CONVERSIONS:
+        note = f"{k.sum():g} conversion(s) in all, fewer than {MIN_CONVERSIONS}: Jeffreys prior Beta(1/2, 1/2)"
+        return BetaPrior(*JEFFREYS, "fallback", note)
 
     # Method of moments on the observed rates (start value only).
     rates = k / n

@@ -25,6 +25,7 @@ from optimizer_pipeline.lib.patterns.bucket_model import (
     insufficient,
     predict_log_er,
 )
+from optimizer_pipeline.lib.patterns.model_comparison import ALPHA
 from optimizer_pipeline.lib.patterns.model_estimators import PREDICTIVE_MODELS, build_pipeline, ridge_path_predict
 from optimizer_pipeline.lib.patterns.model_importance import (
     IMPORTANCE_COLUMNS,
@@ -68,6 +69,12 @@ def _check_well_formed(result: BucketModelResult) -> None:
         assert result.importance["votes"].between(0, 4).all()
         elected = result.importance["votes"] >= 2
         assert (result.importance["is_driver"] == (elected & result.beats_baseline)).all()
+        m = result.metrics
+        assert (m["alpha"] == ALPHA).all() and (m["significant"] == (m["p_holm"] <= m["alpha"])).all()
+        assert m["p_value"].between(0, 1).all() and (m["p_holm"] >= m["p_value"]).all()
+        winners = m["significant"] & (m["r2_gain"] > 0) & (m["rmse_gain"] > 0)
+        assert result.beats_baseline == bool(winners.any())
+        assert result.baseline_test["p_holm"] == m["p_holm"].min() and result.baseline_test["alpha"] == ALPHA
         assert result.drivers == result.importance.loc[result.importance["is_driver"], "feature"].tolist()
         assert (result.metrics["baseline_spearman"] == 0.0).all()  # a constant prediction ranks nothing
         assert int(result.cluster_summary["size"].sum()) == result.n_rows
@@ -92,6 +99,7 @@ def test_planted_drivers_found_with_direction() -> None:
     assert result.beats_baseline
     rf = result.metrics.set_index("model").loc["random_forest"]
     assert rf["r2"] > rf["baseline_r2"] + 0.3 and rf["r2_gain"] > 0.3
+    assert rf["significant"] and rf["p_holm"] < 0.01 and rf["n_folds"] == 25 and rf["df"] == 24  # 5 x 5 folds
     assert rf["spearman"] > 0.5 and rf["rmse_gain"] > 0.2 and rf["n_test"] == 120
     assert result.estimators["linear"].coef_.shape == (30,)
 
@@ -128,6 +136,73 @@ def test_grouped_cv_is_not_fooled_by_creator_identity() -> None:
     assert result.drivers == [] and not imp["is_driver"].any()  # the gate: no generalising model, no drivers
     assert imp.loc["creator_code", "perm_importance_mean"] > 0.3
     assert any(note.startswith("no model beats the mean predictor") for note in result.notes)
+
+
+def _noise_bucket(seed: int, signal: float = 0.0) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
+    """A bucket-sized sample: 40-49 videos from 10-20 creators, 20-30 pure-noise features, creator effect sd 0.4,
+    video noise sd 0.6 on log ER; ``signal`` adds ``signal * (f00 + f01 + f02)``."""
+    rng = np.random.default_rng(seed)
+    n, g, p = int(rng.integers(40, 50)), int(rng.integers(10, 21)), int(rng.integers(20, 31))
+    creator = np.arange(n) % g
+    X = pd.DataFrame(rng.normal(size=(n, p)), columns=[f"f{j:02d}" for j in range(p)])
+    log_er = -3 + rng.normal(0, 0.4, g)[creator] + rng.normal(0, 0.6, n)
+    log_er = log_er + signal * X[["f00", "f01", "f02"]].to_numpy().sum(axis=1)
+    return X, pd.Series(np.exp(log_er)), pd.Series([f"creator{c}" for c in creator])
+
+
+def test_noise_features_rarely_beat_the_baseline() -> None:
+    """Truth in: no feature carries signal. The old rule (some regressor with r2_gain > 0 and rmse_gain > 0 in one
+    CV) held in 4 of these 10 buckets (~30 % over 200 buckets in the calibration benchmark) and named their in-sample
+    votes as drivers. The test must hold its 5 % level: <= 1 of 10 passes with probability 0.91 at a true rate of
+    5 % and 0.24 at the old 25-30 %; the fuller figure (<= 0.05 over many buckets) is
+    ``benchmarks/calibration_sims/beats_baseline.py``. Two k-fold repetitions keep it fast (production: 5)."""
+    beats, old_rule, spurious = 0, 0, 0
+    for seed in range(10):
+        X, y, groups = _noise_bucket(seed)
+        result = fit_bucket_model(X, y, groups=groups, random_state=seed, perm_repeats=1, cv_repeats=2)
+        _check_well_formed(result)
+        assert result.cv_scheme == "group 3-fold" and result.metrics["n_folds"].eq(6).all()
+        beats += result.beats_baseline
+        spurious += len(result.drivers)
+        # The first k-fold repetition is exactly the old single CV, so its pooled gains are the old verdict.
+        old_rule += bool(((result.metrics["r2_gain"] > 0) & (result.metrics["rmse_gain"] > 0)).any())
+    assert old_rule >= 3  # measured 4 of 10
+    assert beats <= 1 and spurious <= 12  # measured 0 and 0
+
+
+def test_planted_signal_still_beats_the_baseline_at_bucket_size() -> None:
+    """Truth in: three planted features (population R² of log ER ~0.6, with creator effects). Bucket size 60/20,
+    5-fold x 2: each bucket significantly beats the mean (measured Holm p 5e-5 to 0.024)."""
+    for seed in range(4):
+        X, y, groups = _synthetic(60, 20, 25, seed=seed, planted={0: 0.35, 1: -0.35, 2: 0.3})
+        result = fit_bucket_model(X, y, groups=groups, random_state=seed, perm_repeats=1, cv_repeats=2)
+        _check_well_formed(result)
+        assert result.beats_baseline, result.baseline_test
+        assert {"f00", "f01"} <= set(result.drivers)
+
+
+def test_seed_and_baseline_test_are_recorded() -> None:
+    X, y, groups = _synthetic(35, 12, 4, seed=6)
+    result = fit_bucket_model(X, y, groups=groups, random_state=17, perm_repeats=1, cv_repeats=3)
+    _check_well_formed(result)
+    assert result.random_state == 17 and result.cv_scheme == "group 3-fold"
+    test = result.baseline_test
+    assert set(test) == {"test", "alpha", "cv_repeats", "n_folds", "test_train_ratio", "best_model", "t_corrected",
+                         "df", "p_value", "p_holm"}  # fmt: skip
+    assert "Nadeau-Bengio" in test["test"] and "Holm" in test["test"]
+    assert (test["cv_repeats"], test["n_folds"], test["df"]) == (3, 9, 8)
+    assert test["test_train_ratio"] == pytest.approx(0.5)  # 3-fold: a third held out against two thirds
+    best = result.metrics.set_index("model").loc[test["best_model"]]
+    assert (test["t_corrected"], test["p_value"]) == (best["t_corrected"], best["p_value"])
+    boot = fit_bucket_model(*_synthetic(25, 12, 4, seed=2)[:2], groups=_synthetic(25, 12, 4, seed=2)[2],
+                            n_boot_rounds=8, random_state=5, perm_repeats=1)  # fmt: skip
+    _check_well_formed(boot)
+    assert boot.random_state == 5 and boot.baseline_test["cv_repeats"] == 1 and boot.baseline_test["n_folds"] <= 8
+    assert 0.3 < boot.baseline_test["test_train_ratio"] < 1.0  # out-of-bag vs distinct in-bag rows (~0.37/0.63)
+    with pytest.raises(ValueError, match="n_repeats"):
+        fit_bucket_model(X, y, groups=groups, cv_repeats=0)
+    small = fit_bucket_model(X.iloc[:10], y.iloc[:10], groups=groups.iloc[:10], random_state=9)
+    assert small.status == "insufficient data" and small.random_state == 9 and small.baseline_test == {}
 
 
 # --- adaptive CV and degenerate inputs ----------------------------------------------------------------------------

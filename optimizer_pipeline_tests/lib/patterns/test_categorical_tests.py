@@ -1,4 +1,5 @@
-"""Chi-square / Cramér's V tier comparison against scipy and the permutation fallback."""
+"""Chi-square / Cramér's V tier comparison against scipy: asymptotic, Fisher exact for two levels, and the Monte-Carlo
+fallback refined until its p can reach the BH thresholds."""
 
 from __future__ import annotations
 
@@ -6,7 +7,12 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from optimizer_pipeline.lib.patterns.categorical_tests import PERMUTATION_RESAMPLES, chi2_categorical
+from optimizer_pipeline.lib.patterns.categorical_tests import (
+    PERMUTATION_RESAMPLES,
+    REFINED_RESAMPLES,
+    chi2_categorical,
+    contingency_p,
+)
 from optimizer_pipeline_tests.lib.patterns.comparison_contract import assert_all_finite
 
 
@@ -61,3 +67,33 @@ def test_chi2_levels_and_degenerate_cases() -> None:
         assert_all_finite(degenerate)
     with pytest.raises(ValueError):
         chi2_categorical({"a": -1}, {"a": 3})
+
+
+def test_two_levels_get_fishers_exact_p() -> None:
+    """A 2 x 2 table has an exact test: no Monte-Carlo error, no asymptotics (the old code used a permutation p)."""
+    res = chi2_categorical({"a": 7, "b": 3}, {"a": 10, "b": 22})
+    assert res.test == "fisher" and res.n_resamples == 0
+    assert res.p_value == pytest.approx(stats.fisher_exact([[7, 3], [10, 22]]).pvalue, rel=1e-12)
+    assert res.effect == pytest.approx(stats.contingency.association(np.array([[7, 3], [10, 22]])), rel=1e-12)
+
+
+def test_small_monte_carlo_p_is_refined_below_the_strong_threshold() -> None:
+    """A first-pass p <= 0.001 is recomputed with 99,999 tables, so p can go below 0.01 / 145 (STRONG among ~145
+    features) with a relative Monte-Carlo error that BH can use; the asymptotic p confirms the order of magnitude."""
+    top, ref = {"a": 9, "b": 1, "c": 0}, {"a": 2, "b": 14, "c": 10}
+    res = chi2_categorical(top, ref)
+    assert res.test == "chi2-permutation" and res.n_resamples == REFINED_RESAMPLES
+    assert 1 / (REFINED_RESAMPLES + 1) <= res.p_value < 0.01 / 145
+    table = np.array([[9, 1, 0], [2, 14, 10]])
+    assert stats.chi2_contingency(table, correction=False).pvalue < 1e-4
+    direct = contingency_p(table)
+    assert (direct.test, direct.p_value, direct.n_resamples) == (res.test, res.p_value, res.n_resamples)
+
+
+def test_contingency_p_drops_empty_margins_and_rejects_bad_tables() -> None:
+    assert contingency_p([[3, 0, 4], [0, 0, 0]]).p_value == 1.0  # one non-empty row: nothing to test
+    assert contingency_p([[5, 0, 30], [40, 0, 6]]).test == "fisher"  # the empty column goes: 2 x 2
+    with pytest.raises(ValueError):
+        contingency_p([[1, -1], [2, 3]])
+    with pytest.raises(ValueError):
+        contingency_p([[1, 2], [2, 3]], n_resamples=0)

@@ -145,3 +145,23 @@ def test_matrix_and_heatmap_png():
     png = heatmap_png(matrix)
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 1000
     assert heatmap_png(pd.DataFrame())[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_proxies_and_explained_rows_are_not_claims():
+    """Only a family's lead claims: a proxy (``family_role`` "member") or a row explained by a stronger claim is not
+    counted for any hashtag, even when a table carries its own label on it."""
+    rows = patterns(
+        "0-15s",
+        [
+            ("motion_max", "STRONG", "higher", 0.001, 2.0),
+            ("tl_motion_max", "STRONG", "higher", 0.001, 2.0),
+            ("tl_loudness_w04", "MODERATE", "higher", 0.02, 1.6),
+        ],
+    ).assign(
+        family=["motion_max", "motion_max", "tl_loudness_w04"],
+        family_role=["lead", "member", "lead"],
+        explained_by=["", "", "motion_max"],
+    )
+    table = cross_hashtag_patterns({("nutrition", "0-15s"): rows, ("mealprep", "0-15s"): rows})
+    assert list(table["feature"]) == ["motion_max"]
+    assert table.iloc[0]["hashtags_claimed"] == 2

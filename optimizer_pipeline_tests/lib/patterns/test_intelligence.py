@@ -1,4 +1,5 @@
-"""``lib/patterns/intelligence.py``: ranking, CIs, verdicts, content mix and the bar chart on planted buckets."""
+"""``lib/patterns/intelligence.py``: ranking, CIs, verdicts, content mix and the bar chart on planted buckets (the
+statistics' reference checks: ``test_bucket_comparison.py``; their simulations: ``test_bucket_comparison_sims.py``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from optimizer_pipeline.lib.market.bucket_selection import EXCLUDED_BELOW_TOP_N, EXCLUDED_ER_OUTLIER
+from optimizer_pipeline.lib.patterns.bucket_comparison import clustered_mean, log_er
 from optimizer_pipeline.lib.patterns.intelligence import (
     DEPRIORITISE,
     INSUFFICIENT,
@@ -17,8 +20,6 @@ from optimizer_pipeline.lib.patterns.intelligence import (
     bucket_ranking,
     content_mix,
     engagement_bars_png,
-    log_er,
-    log_mean_interval,
     verdict,
 )
 
@@ -94,6 +95,10 @@ def test_planted_ranking_and_verdicts(planted):
     assert by.loc["91-120s", "status"] == INSUFFICIENT
     assert by.loc["0-15s", "verdict"] in (MAINTAIN, PRIORITISE, DEPRIORITISE)
     assert by.loc["16-30s", "videos"] == 60 and by.loc["16-30s", "creators"] == 10
+    assert by.loc["16-30s", "videos_compared"] == 60 and by.loc["16-30s", "creators_compared"] == 10
+    assert by.loc["16-30s", "ratio_to_rest"] > 1.5 and by.loc["16-30s", "p_adjusted"] < 0.05
+    assert by.loc["16-30s", "p_adjusted"] >= by.loc["16-30s", "p_value"]
+    assert np.isnan(by.loc["91-120s", "p_value"])
     assert by.loc["16-30s", "strong_claims"] == 1 and by.loc["16-30s", "moderate_claims"] == 1
     assert by.loc["16-30s", "top_pattern"] == "16-30s hooks win"
     assert by.loc["16-30s", "top_pattern_evidence"] == "STRONG"
@@ -107,8 +112,8 @@ def test_planted_ranking_and_verdicts(planted):
     assert by.loc["16-30s", "creators_above_median"] > by.loc["61-90s", "creators_above_median"]
 
 
-def test_ci_matches_scipy_t_interval(planted):
-    videos = planted[0]["0-15s"]
+def test_ci_matches_scipy_t_interval_with_one_video_per_creator(planted):
+    videos = planted[0]["0-15s"].assign(author=lambda f: f["video_id"])
     table = bucket_ranking({"0-15s": videos, "16-30s": planted[0]["16-30s"]}).set_index("duration_bucket")
     y = np.log(videos["engagement_rate"].to_numpy())
     lo, hi = stats.t.interval(0.95, len(y) - 1, loc=y.mean(), scale=stats.sem(y))
@@ -118,22 +123,71 @@ def test_ci_matches_scipy_t_interval(planted):
     assert table.loc["0-15s", "median_engagement_rate"] == pytest.approx(videos["engagement_rate"].median())
 
 
+def test_creator_clustering_widens_the_interval(planted):
+    """The same 60 videos from 10 creators (each creator's videos alike) vs from 60 creators."""
+    videos = planted[0]["0-15s"].copy()
+    creator_effect = np.repeat(np.random.default_rng(9).normal(0, 0.5, 10), 6)
+    videos["author"] = np.repeat([f"c{i}" for i in range(10)], 6)
+    videos["engagement_rate"] = videos["engagement_rate"] * np.exp(creator_effect)
+    clustered = bucket_ranking({"0-15s": videos}).iloc[0]
+    independent = bucket_ranking({"0-15s": videos.assign(author=videos["video_id"])}).iloc[0]
+    log_width = np.log(clustered["ci_high"] / clustered["ci_low"])
+    assert log_width > 1.5 * np.log(independent["ci_high"] / independent["ci_low"])
+
+
+def test_excluded_below_top_n_rows_join_the_comparison(planted):
+    """Two identical buckets: the one with 300 more candidates is not prioritised once they are compared."""
+    rng = np.random.default_rng(11)
+    big = _videos(350, 0.05, seed=21, creators=70)
+    small = _videos(50, 0.05, seed=22, creators=20)
+    ranked = big.sort_values("engagement_rate", ascending=False)
+    top, rest = ranked.iloc[:50], ranked.iloc[50:]
+    excluded = {
+        "0-15s": rest[["video_id", "author", "engagement_rate"]].assign(reason=EXCLUDED_BELOW_TOP_N),
+        "16-30s": pd.DataFrame(
+            {"video_id": ["x1"], "engagement_rate": [rng.uniform(0.8, 0.9)], "reason": [EXCLUDED_ER_OUTLIER]}
+        ),
+    }
+    selected_only = bucket_ranking({"0-15s": top, "16-30s": small}).set_index("duration_bucket")
+    assert selected_only.loc["0-15s", "verdict"] == PRIORITISE  # the selection effect this fixes
+    table = bucket_ranking({"0-15s": top, "16-30s": small}, excluded=excluded).set_index("duration_bucket")
+    assert table.loc["0-15s", "videos"] == 50 and table.loc["0-15s", "videos_compared"] == 350
+    assert table.loc["16-30s", "videos_compared"] == 51  # the outlier-fenced row is compared too
+    assert table.loc["0-15s", "verdict"] == MAINTAIN and table.loc["16-30s", "verdict"] == MAINTAIN
+    outlier = excluded["16-30s"]["engagement_rate"]
+    all_er = np.log(np.concatenate([big["engagement_rate"], small["engagement_rate"], outlier]))
+    assert table["hashtag_geo_mean_engagement_rate"].iloc[0] == pytest.approx(np.exp(all_er.mean()), rel=1e-12)
+
+
+def test_a_single_creator_profile_is_compared_video_by_video(planted):
+    """A competitor profile: one author for every video, so creators cannot be clusters (and need not be)."""
+    videos = {b: f.assign(author="greenbites") for b, f in planted[0].items()}
+    table = bucket_ranking(videos).set_index("duration_bucket")
+    assert (table["creators_compared"] == 1).all()
+    assert table.loc["16-30s", "verdict"] == PRIORITISE and table.loc["61-90s", "verdict"] == DEPRIORITISE
+    assert np.isfinite(table.loc["0-15s", "ci_low"])
+
+
 def test_weighted_interval_downweights_celebrities():
     y = np.log(np.array([0.01, 0.02, 0.03, 0.04, 0.2]))
-    m1, _, _ = log_mean_interval(y, np.ones(5))
-    m2, lo2, hi2 = log_mean_interval(y, np.array([1, 1, 1, 1, 0.5]))
-    assert m2 < m1  # the half-weight (celebrity) outlier pulls less
-    assert np.isfinite([lo2, hi2]).all() and lo2 < m2 < hi2
-    y2, w2 = log_er(pd.DataFrame({"engagement_rate": [0.0, 0.1, np.nan]}))
-    assert len(y2) == 2 and np.isfinite(y2).all() and (w2 == 1).all()
+    creators = np.array(list("abcde"), dtype=object)
+    plain = clustered_mean(y, np.ones(5), creators)
+    weighted = clustered_mean(y, np.array([1, 1, 1, 1, 0.5]), creators)
+    assert weighted.mean < plain.mean  # the half-weight (celebrity) outlier pulls less
+    assert np.isfinite([weighted.low, weighted.high]).all() and weighted.low < weighted.mean < weighted.high
+    y2, w2, c2 = log_er(pd.DataFrame({"engagement_rate": [0.0, 0.1, np.nan]}))
+    assert len(y2) == 2 and np.isfinite(y2).all() and (w2 == 1).all() and (c2 == None).all()  # noqa: E711
 
 
 def test_verdict_rules():
-    assert verdict(10, 0.5, 0.9, 0.1)[0] == INSUFFICIENT
-    assert verdict(40, 0.11, 0.2, 0.1)[0] == PRIORITISE
-    assert verdict(40, 0.01, 0.09, 0.1)[0] == DEPRIORITISE
-    assert verdict(25, 0.05, 0.2, 0.1)[0] == TEST_MORE
-    assert verdict(40, 0.05, 0.2, 0.1)[0] == MAINTAIN
+    assert verdict(10, 5, 0.5, 0.001)[0] == INSUFFICIENT
+    assert verdict(40, 1, 0.5, np.nan)[0] == INSUFFICIENT
+    assert verdict(40, 12, 0.3, 0.01)[0] == PRIORITISE
+    assert verdict(40, 12, -0.3, 0.01)[0] == DEPRIORITISE
+    assert verdict(40, 12, 0.3, 0.2)[0] == MAINTAIN
+    assert verdict(25, 12, 0.3, 0.2)[0] == TEST_MORE
+    assert verdict(25, 12, 0.3, np.nan)[0] == TEST_MORE
+    assert "Holm p 0.01" in verdict(40, 12, 0.3, 0.01)[1]
 
 
 def test_shares_sum_to_one_and_favour_best(planted):
@@ -147,17 +201,16 @@ def test_shares_sum_to_one_and_favour_best(planted):
 
 
 def test_content_mix_edge_cases():
-    share, p = content_mix(
-        np.array([0.0, 0.0]), np.array([0.1, 0.1]), np.array([30.0, 30.0]), np.array([True, True]), np.ones(2, bool)
-    )
+    share, p = content_mix(np.array([0.0, 0.0]), np.diag([0.01, 0.01]), 30.0, np.array([True, True]), np.ones(2, bool))
     assert share.sum() == pytest.approx(1.0) and abs(p[0] - 0.5) < 0.03
-    share, _ = content_mix(
-        np.array([np.nan]), np.array([np.nan]), np.array([np.nan]), np.array([False]), np.array([True])
-    )
+    # strongly correlated estimates (shared creators): the clear difference is seen despite wide intervals
+    cov = np.array([[0.04, 0.0399], [0.0399, 0.04]])
+    _, p = content_mix(np.array([0.05, 0.0]), cov, 30.0, np.array([True, True]), np.ones(2, bool))
+    assert p[0] > 0.99
+    nan = np.array([np.nan])
+    share, _ = content_mix(nan, np.full((1, 1), np.nan), np.nan, np.array([False]), np.array([True]))
     assert share.tolist() == [1.0]
-    share, _ = content_mix(
-        np.array([np.nan]), np.array([np.nan]), np.array([np.nan]), np.array([False]), np.array([False])
-    )
+    share, _ = content_mix(nan, np.full((1, 1), np.nan), np.nan, np.array([False]), np.array([False]))
     assert share.tolist() == [0.0]
 
 

@@ -1,4 +1,5 @@
-"""Per-source daily counts on a hand-made inbox whose every number is worked out in the comments."""
+"""Per-source daily counts on a hand-made inbox whose every number is worked out in the comments (maturity and the
+simulations behind it: test_maturity.py)."""
 
 import json
 
@@ -10,6 +11,8 @@ from optimizer_pipeline.lib.testloop.attribution import attribute_orders
 from optimizer_pipeline.lib.testloop.conversions import parse_event_files
 from optimizer_pipeline.lib.testloop.source_counts import (
     DAILY_COLUMNS,
+    PATTERN_ROW_COLUMNS,
+    daily_as_of,
     daily_source_counts,
     pattern_rows,
     pattern_summary,
@@ -77,18 +80,22 @@ def test_daily_counts_known_answer(counted):
     _, result, daily = counted
     assert list(daily.columns) == DAILY_COLUMNS
     got = {(r.utm_id, r.day.day): (r.clicks, r.page_views, r.converters, r.orders) for r in daily.itertuples()}
+    # a person's orders are dated by their click (cohort), not by the order's own day
     assert got == {
-        ("U1", 1): (2, 3, 0, 0),  # a1, a2; a1 twice
-        ("U1", 2): (1, 2, 1, 2),  # a4 new; a2's second visit; X (= a1) converts with o1 and o2
+        ("U1", 1): (2, 3, 1, 2),  # a1, a2; a1 twice; X (= a1, clicked day 1) converts with o1 and o2 on day 2
+        ("U1", 2): (1, 2, 0, 0),  # a4 new; a2's second visit
         ("U2", 2): (1, 1, 0, 0),  # a3
-        ("U2", 3): (1, 1, 0, 0),  # a4
-        ("U2", 4): (0, 0, 1, 1),  # o4
+        ("U2", 3): (1, 1, 1, 1),  # a4, whose o4 (day 4) goes to its U2 click of day 3
         ("U9", 3): (1, 1, 1, 1),  # a5 / o5
     }
-    u1d2 = daily[(daily.utm_id == "U1") & (daily.day == d(2))].iloc[0]
-    assert u1d2.currency == "EUR,USD" and np.isnan(u1d2.revenue)  # EUR and USD are never added
-    u2d4 = daily[(daily.utm_id == "U2") & (daily.day == d(4))].iloc[0]
-    assert (u2d4.currency, u2d4.revenue) == ("EUR", 40.0)
+    u1d1 = daily[(daily.utm_id == "U1") & (daily.day == d(1))].iloc[0]
+    assert u1d1.currency == "EUR,USD" and np.isnan(u1d1.revenue)  # EUR and USD are never added
+    u2d3 = daily[(daily.utm_id == "U2") & (daily.day == d(3))].iloc[0]
+    assert (u2d3.currency, u2d3.revenue) == ("EUR", 40.0)
+    # as of the newest event (o3, 03-12 09:00) every click is older than the 7-day window: all mature
+    assert daily_as_of(daily) == pd.Timestamp("2026-03-12T09:00:00Z")
+    assert (daily["immature_clicks"] == 0).all() and (daily["immature_converters"] == 0).all()
+    assert (daily["converters"] <= daily["clicks"]).all()  # on every row, not only per utm_id
     # summed over days the clicks are attribution's distinct people, and conversions never exceed clicks
     totals = daily.groupby("utm_id")[["clicks", "converters"]].sum()
     assert totals["clicks"].to_dict() == result.clicks.set_index("utm_id")["clicks"].to_dict()
@@ -101,29 +108,27 @@ def test_unknown_sources_are_kept_and_patterns_get_rows(counted):
     known, unknown = split_known(daily, TRAFFIC)
     assert unknown[["utm_id", "clicks", "converters", "orders"]].values.tolist() == [["U9", 1, 1, 1]]
     assert set(known["pattern_hash"]) == {P1, P2}
-    as_of = events["timestamp"].max()  # 2026-03-12 (o3)
+    as_of = daily_as_of(daily)  # 2026-03-12 09:00 (o3), the newest event
+    assert as_of == events["timestamp"].max()
     rows = pattern_rows(known, TRAFFIC, as_of)
+    assert list(rows.columns) == PATTERN_ROW_COLUMNS
     got = [
-        (r.pattern_hash, None if pd.isna(r.day) else r.day.day, r.age_days, r.clicks, r.conversions)
+        (r.pattern_hash, r.utm_id, None if pd.isna(r.day) else r.day.day, r.age_days, r.clicks, r.conversions)
         for r in rows.itertuples()
     ]
     assert got == [
-        (P2, 2, 10.0, 1, 0),
-        (P2, 3, 9.0, 1, 0),
-        (P2, 4, 8.0, 0, 1),
-        (P1, 1, 11.0, 2, 0),
-        (P1, 2, 10.0, 1, 1),
-        (P3, None, 0.0, 0, 0),  # a traffic source never clicked: still a pattern
+        (P2, "U2", 2, 10.0, 1, 0),
+        (P2, "U2", 3, 9.0, 1, 1),  # o4 sits with a4's click: same age, same decay weight
+        (P1, "U1", 1, 11.0, 2, 1),
+        (P1, "U1", 2, 10.0, 1, 0),
+        (P3, None, None, 0.0, 0, 0),  # a traffic source never clicked: still a pattern
     ]
+    assert (rows["immature_clicks"] == 0).all() and (rows["immature_conversions"] == 0).all()
     summary = pattern_summary(known, TRAFFIC).set_index("pattern_hash")
-    assert summary.loc[P1, ["traffic_sources", "clicks_observed", "conversions_observed", "orders"]].tolist() == [
-        1,
-        3,
-        1,
-        2,
-    ]
+    cols = ["traffic_sources", "clicks_observed", "conversions_observed", "clicks_immature", "conversions_immature"]
+    assert summary.loc[P1, [*cols, "orders"]].tolist() == [1, 3, 1, 0, 0, 2]
     assert (summary.loc[P1, "first_seen"], summary.loc[P1, "last_seen"]) == (d(1), d(2))
-    assert (summary.loc[P2, "first_seen"], summary.loc[P2, "last_seen"]) == (d(2), d(3))  # day 4 had no click
+    assert (summary.loc[P2, "first_seen"], summary.loc[P2, "last_seen"]) == (d(2), d(3))
     assert summary.loc[P3, "clicks_observed"] == 0 and pd.isna(summary.loc[P3, "first_seen"])
 
 
