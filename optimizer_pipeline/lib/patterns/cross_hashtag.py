@@ -8,9 +8,10 @@ Rules
 -----
 - A *claim* is a pattern row with evidence STRONG or MODERATE on a pattern family's lead (``family_role`` "lead",
   not ``explained_by`` a stronger claim; see :mod:`optimizer_pipeline.lib.patterns.families`): a proxy or an
-  explained row is never a claim here, whatever its own label; one output row per (bucket, feature, direction)
-  claimed by at least one hashtag. Families are formed per hashtag, so two hashtags whose families of the same
-  signal are led by different features show as two rows.
+  explained row is never a claim here, whatever its own label; one output row per (bucket, feature, level,
+  direction) claimed by at least one hashtag. ``level`` is the reported level of a categorical feature (two
+  hashtags claiming different levels of it are different patterns), empty otherwise. Families are formed per
+  hashtag, so two hashtags whose families of the same signal are led by different features show as two rows.
 - ``hashtags_analysed``: hashtags whose patterns for that bucket are non-empty (the bucket was analysed).
 - ``scope``: "single hashtag" when only one hashtag was analysed; "universal" when ``share`` (claimed / analysed)
   >= :data:`UNIVERSAL_SHARE`; else "hashtag-specific".
@@ -40,6 +41,7 @@ _SCOPE_RANK = {SCOPE_UNIVERSAL: 0, SCOPE_SPECIFIC: 1, SCOPE_SINGLE: 2}
 CROSS_COLUMNS: tuple[str, ...] = (
     "duration_bucket",
     "feature",
+    "level",
     "direction",
     "hashtags_claimed",
     "hashtags_analysed",
@@ -108,12 +110,16 @@ def cross_hashtag_patterns(patterns: Keyed) -> pd.DataFrame:
         return pd.DataFrame(columns=list(CROSS_COLUMNS))
     all_claims = pd.concat(claimed, ignore_index=True)
     all_claims["direction"] = all_claims["direction"].fillna("").astype(str)
+    categorical = all_claims.get("kind", pd.Series("", index=all_claims.index)).astype(str) == "categorical"
+    threshold = all_claims.get("threshold", pd.Series("", index=all_claims.index)).fillna("").astype(str)
+    all_claims["level"] = threshold.where(categorical, "")
     all_claims["_rank"] = all_claims["evidence"].map(_EVIDENCE_RANK).fillna(9)
     all_claims["_q"] = _numeric(all_claims, "q_value").fillna(np.inf)
     all_claims["_lift"] = _numeric(all_claims, "lift")
     order = _hashtag_order(patterns.keys())
     out = []
-    for (bucket, feature, direction), group in all_claims.groupby(["_bucket", "feature", "direction"], sort=False):
+    keys = ["_bucket", "feature", "level", "direction"]
+    for (bucket, feature, level, direction), group in all_claims.groupby(keys, sort=False):
         hashtags = sorted(set(group["_hashtag"]), key=order.index)
         n_analysed = len(analysed[bucket])
         share = len(hashtags) / n_analysed
@@ -129,6 +135,7 @@ def cross_hashtag_patterns(patterns: Keyed) -> pd.DataFrame:
             {
                 "duration_bucket": bucket,
                 "feature": feature,
+                "level": level,
                 "direction": direction,
                 "hashtags_claimed": len(hashtags),
                 "hashtags_analysed": n_analysed,

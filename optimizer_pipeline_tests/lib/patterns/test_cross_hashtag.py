@@ -165,3 +165,19 @@ def test_proxies_and_explained_rows_are_not_claims():
     table = cross_hashtag_patterns({("nutrition", "0-15s"): rows, ("mealprep", "0-15s"): rows})
     assert list(table["feature"]) == ["motion_max"]
     assert table.iloc[0]["hashtags_claimed"] == 2
+
+
+def test_different_levels_of_a_categorical_feature_are_different_patterns():
+    def hook(level: str) -> pd.DataFrame:
+        rows = patterns("0-15s", [("hook_type", "STRONG", "higher", 0.001, 2.0)])
+        return rows.assign(kind="categorical", threshold=level)
+
+    both = {("a", "0-15s"): hook("question"), ("b", "0-15s"): hook("question"), ("c", "0-15s"): hook("listicle")}
+    table = cross_hashtag_patterns(both).set_index("level")
+    assert sorted(table.index) == ["listicle", "question"]  # one pattern per level, never merged into "universal"
+    assert table.loc["question", "hashtags"] == "a, b" and table.loc["listicle", "hashtags_claimed"] == 1
+    assert set(table["scope"]) == {"hashtag-specific"}
+    binary = cross_hashtag_patterns(
+        {("a", "0-15s"): patterns("0-15s", [("has_text_hook", "STRONG", "higher", 0.001, 2)])}
+    )
+    assert binary["level"].tolist() == [""]
