@@ -76,7 +76,12 @@ def assert_cell_shows(cell: str, value: object) -> None:
     """The shown cell against the stored value (see the module docstring)."""
     if isinstance(value, (list, tuple, np.ndarray)):
         assert cell == ", ".join(str(v) for v in value), (cell, value)
-    elif value is None or value is pd.NaT or (isinstance(value, (float, np.floating)) and math.isnan(value)):
+    elif (
+        value is None
+        or value is pd.NaT
+        or value is pd.NA
+        or (isinstance(value, (float, np.floating)) and math.isnan(value))
+    ):
         assert cell == MISSING, (cell, value)
     elif isinstance(value, (bool, np.bool_)):
         assert cell == str(bool(value)), (cell, value)
