@@ -22,7 +22,12 @@ mid-ranks within the stratum (van Elteren's within-stratum ranking, so the strat
 Jonckheere-Terpstra). The strata are the lead's distinct values when it has at most :data:`LEAD_STRATA` of them,
 else its :data:`LEAD_STRATA` quantile bins. With 2 x 2 tables in every stratum ``Q`` equals the CMH statistic without
 continuity correction (statsmodels ``StratifiedTable.test_null_odds(correction=False)``); the tests check both
-identities. Pure numpy/scipy/pandas, no Dagster.
+identities.
+
+Whether a lead is worth stratifying by at all is :func:`strata_dependence`: scipy's Kruskal-Wallis test that the
+feature has the same distribution in each of the lead's strata (the same strata the test above uses). It sees
+dependence of any shape, which a rank correlation misses when the link is not monotone (a loudness summary that
+rises and falls with the tempo, rho ~ 0). Pure numpy/scipy/pandas, no Dagster.
 """
 
 from __future__ import annotations
@@ -79,3 +84,17 @@ def stratified_trend_test(x: np.ndarray, score: np.ndarray, strata: np.ndarray, 
         return 0.0, 1.0
     z = t / np.sqrt(var)
     return float(z), float(2 * stats.norm.sf(abs(z)))
+
+
+def strata_dependence(x: np.ndarray, strata: np.ndarray) -> float:
+    """p-value of the Kruskal-Wallis test that ``x`` has the same distribution in every stratum (codes < 0 and NaN
+    values left out; scipy's tie-corrected H): does the feature depend on the lead at all, monotone or not? 1.0 when
+    fewer than two strata or no variation remain."""
+    x = np.asarray(x, dtype=float)
+    s = np.asarray(strata)
+    keep = np.isfinite(x) & (s >= 0)
+    x, s = x[keep], s[keep]
+    groups = [x[s == h] for h in np.unique(s)]
+    if len(groups) < 2 or x.size == 0 or np.ptp(x) == 0:
+        return 1.0
+    return float(stats.kruskal(*groups).pvalue)
