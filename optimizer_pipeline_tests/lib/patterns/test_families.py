@@ -323,6 +323,18 @@ def test_a_claim_borrowed_through_a_non_monotone_link_is_explained():
     assert tempo_claims == 20 and loudness_claims == 0, (tempo_claims, loudness_claims)
 
 
+def _silence_bucket(rng: np.random.Generator, windows: tuple[int, ...], n: int = 60) -> pd.DataFrame:
+    """A planted share of silence (lower engagement at >= 0.25), loudness windows that copy it, and four nulls."""
+    silence = rng.uniform(0, 0.5, n)
+    log_er = np.log(0.07) + np.log(0.5) * (silence >= 0.25) + rng.normal(0, 0.25, n)
+    frame = {"video_id": [f"v{i:03d}" for i in range(n)], "engagement_rate": np.exp(log_er)}
+    frame |= {"silence_ratio": silence}
+    frame |= {f"tl_loudness_w0{k}": -40 * silence + rng.normal(0, 2.0, n) for k in windows}
+    for name in ("brightness_mean", "colorfulness_mean", "contrast_mean", "motion_mean"):
+        frame[name] = rng.lognormal(0, 0.5, n)
+    return pd.DataFrame(frame)
+
+
 def test_of_two_leads_that_explain_each_other_the_more_interpretable_stands(monkeypatch):
     """A share of silence (a named feature) and a loudness window that copies it (a timeline window), kept apart
     (FAMILY_RHO 0.99), explain each other: the data cannot tell which carries the effect, so the named feature
@@ -334,14 +346,7 @@ def test_of_two_leads_that_explain_each_other_the_more_interpretable_stands(monk
     for _ in range(4):
         frames = {}
         for bucket in ("16-30s", "31-60s"):
-            n = 60
-            silence = rng.uniform(0, 0.5, n)
-            log_er = np.log(0.07) + np.log(0.5) * (silence >= 0.25) + rng.normal(0, 0.25, n)
-            frame = {"video_id": [f"v{i:03d}" for i in range(n)], "engagement_rate": np.exp(log_er)}
-            frame |= {"silence_ratio": silence, "tl_loudness_w04": -40 * silence + rng.normal(0, 2.0, n)}
-            for name in ("brightness_mean", "colorfulness_mean", "contrast_mean", "motion_mean"):
-                frame[name] = rng.lognormal(0, 0.5, n)
-            frames[bucket] = pd.DataFrame(frame)
+            frames[bucket] = _silence_bucket(rng, (4,))
         for rows in bucket_patterns(frames).values():
             by = rows.set_index("feature")
             pair = by.loc[["silence_ratio", "tl_loudness_w04"]]
@@ -362,15 +367,7 @@ def test_explained_by_always_names_a_lead_that_stands(monkeypatch):
     for _ in range(4):
         frames = {}
         for bucket in ("16-30s", "31-60s"):
-            n = 60
-            silence = rng.uniform(0, 0.5, n)
-            log_er = np.log(0.07) + np.log(0.5) * (silence >= 0.25) + rng.normal(0, 0.25, n)
-            frame = {"video_id": [f"v{i:03d}" for i in range(n)], "engagement_rate": np.exp(log_er)}
-            frame |= {"silence_ratio": silence}
-            frame |= {f"tl_loudness_w0{k}": -40 * silence + rng.normal(0, 2.0, n) for k in (4, 5)}
-            for name in ("brightness_mean", "colorfulness_mean", "contrast_mean", "motion_mean"):
-                frame[name] = rng.lognormal(0, 0.5, n)
-            frames[bucket] = pd.DataFrame(frame)
+            frames[bucket] = _silence_bucket(rng, (4, 5))
         for rows in bucket_patterns(frames).values():
             standing = set(rows.loc[(rows["family_role"] == "lead") & (rows["explained_by"] == ""), "feature"])
             named = set(rows.loc[rows["explained_by"] != "", "explained_by"])
