@@ -5,7 +5,9 @@ A competitor handle is collected like a hashtag: it becomes one more ``client_ha
 downstream market asset analyses it unchanged. ``settings.kind`` says which of the two a partition is.
 
 A client's optional ``test_loop:`` block (creatives and influencer files, the influencer filter, the statistics
-knobs of the test loop) becomes ``client.test_loop``, see :mod:`optimizer_pipeline.lib.registry.testloop_settings`.
+knobs of the test loop) becomes ``client.test_loop``, see :mod:`optimizer_pipeline.lib.registry.testloop_settings`;
+its optional ``decisions:`` block (experiments file, ad source, timezone, alert thresholds) becomes
+``client.decisions``, see :mod:`optimizer_pipeline.lib.registry.decisions_settings`.
 
 Validation errors name the file, the client and the field, because the people editing this file are marketers and
 analysts, not the authors of this code.
@@ -24,6 +26,7 @@ from croniter import croniter
 from optimizer_pipeline.lib.core.buckets import DURATION_BUCKETS
 from optimizer_pipeline.lib.core.slugs import client_hashtag_key, is_slug, slugify
 from optimizer_pipeline.lib.core.yaml_files import read_yaml
+from optimizer_pipeline.lib.registry.decisions_settings import DecisionSettings, DecisionSettingsError, parse_decisions
 from optimizer_pipeline.lib.registry.testloop_settings import TestLoopSettings, TestLoopSettingsError, parse_test_loop
 
 #: The registry shipped with the package: the sample client of the embedded default.
@@ -42,7 +45,7 @@ HASHTAG_DEFAULTS: dict[str, Any] = {
 #: ``refresh: none`` (or null) turns the scheduled re-scrape of a hashtag or competitor off.
 REFRESH_OFF = "none"
 _HASHTAG_KEYS = {"tag", "slug", *HASHTAG_DEFAULTS}
-_CLIENT_KEYS = {"slug", "name", "industry", "brand", "hashtags", "competitors", "defaults", "test_loop"}
+_CLIENT_KEYS = {"slug", "name", "industry", "brand", "hashtags", "competitors", "defaults", "test_loop", "decisions"}
 _COMPETITOR_KEYS = {"handle", *HASHTAG_DEFAULTS}
 #: A competitor's partition slug is ``at-<handle slug>`` ("@handle"), e.g. ``glowfuel__at-fitfoodie``.
 PROFILE_SLUG_PREFIX = "at-"
@@ -100,6 +103,7 @@ class Client:
     competitors: tuple[str, ...] = ()  # handles, lower-case, without '@'
     competitor_profiles: tuple[HashtagSettings, ...] = ()  # one per handle, same order, kind "profile"
     test_loop: TestLoopSettings = field(default_factory=TestLoopSettings)  # defaults when the block is absent
+    decisions: DecisionSettings = field(default_factory=DecisionSettings)  # defaults when the block is absent
 
     @property
     def sources(self) -> tuple[HashtagSettings, ...]:
@@ -222,6 +226,10 @@ def _parse_client(raw: Any, defaults: dict[str, Any], where: str, base_dir: Path
         test_loop = parse_test_loop(raw.get("test_loop"), where, base_dir)
     except TestLoopSettingsError as exc:
         raise RegistryError(str(exc)) from exc
+    try:
+        decisions = parse_decisions(raw.get("decisions"), where, base_dir)
+    except DecisionSettingsError as exc:
+        raise RegistryError(str(exc)) from exc
     return Client(
         slug=slug,
         name=name.strip(),
@@ -231,6 +239,7 @@ def _parse_client(raw: Any, defaults: dict[str, Any], where: str, base_dir: Path
         competitors=tuple(p.tag for p in profiles),
         competitor_profiles=tuple(profiles),
         test_loop=test_loop,
+        decisions=decisions,
     )
 
 
