@@ -64,7 +64,7 @@ def assert_all_passed(result: dg.ExecuteInProcessResult, expected: set[tuple[str
 TENANT_CHECKED = {
     "creatives", "influencers", "traffic_sources", "conversion_events", "attributed_conversions",
     "pattern_posteriors", "test_recommendations", "cross_hashtag_patterns", "competitor_hashtag_strategy",
-    "client_overview",
+    "client_overview", "ad_performance", "ad_alerts", "experiment_decisions", "experiment_variants",
 }  # fmt: skip
 
 
@@ -81,7 +81,11 @@ def test_every_client_partitioned_output_has_a_blocking_tenant_check(monkeypatch
     for asset in TENANT_CHECKED:
         spec = specs[(asset, "tenant_isolation")]
         assert spec.blocking and spec.description, asset
-    for asset in ("tiktok_videos", "bucket_videos", "video_features", "creatives", "influencers", "conversion_events"):
+    assert specs[("experiment_decisions", "decision_validity")].blocking
+    for asset in (
+        "tiktok_videos", "bucket_videos", "video_features", "creatives", "influencers", "conversion_events",
+        "ad_performance",
+    ):  # fmt: skip
         assert specs[(asset, "accounting")].blocking, asset  # every asset with a rejected / excluded twin
     assert specs[("video_features", "fixed_schema")].blocking and specs[("video_features", "no_nan")].blocking
     assert specs[("pattern_posteriors", "posterior_sanity")].blocking

@@ -86,3 +86,37 @@ def test_calibration_benchmark_quick_reports_every_figure():
     assert report["bucket_null_verdict_rate"] <= 0.1
     assert report["beats_baseline_null_rate"] <= 0.1
     assert report["proxy_fdr"] <= 0.15
+
+
+def test_aa_benchmark_quick_reports_every_bar():
+    from optimizer_pipeline_tests.shared_data import shared_data_root
+
+    upworthy = shared_data_root() / "upworthy_exploratory" / "upworthy_exploratory_packages.parquet"
+    hillstrom = shared_data_root() / "hillstrom_email_experiment" / "hillstrom.csv.gz"
+    out = _run("aa.py", "--quick", "--json", "--upworthy", str(upworthy), "--hillstrom", str(hillstrom))
+    assert out.returncode == 0, out.stderr[-2000:]  # quick only reports; a mismatch with compare_variants raises
+    report = json.loads(out.stdout)
+    bars = {b["bar"]: b for b in report["bars"]}
+    assert len(bars) == 4 and all(set(b) == {"bar", "value", "target", "pass"} for b in bars.values())
+    # 300 quick simulations: MC SE about 1.3 points at 5 %, so the ranges are loose; the naive test peeks 120 times
+    assert 0.0 <= report["aa_false_winner_rate"] <= 0.09 and 0.0 < report["aa_mc_se"] < 0.02
+    assert report["aa_overdispersed_false_winner_rate"] <= 0.10
+    assert report["aa_false_winner_rate_naive"] >= 0.2 and report["aa_overdispersed_false_winner_rate_naive"] >= 0.4
+    for part in report["simulated_aa"].values():
+        assert part["engine_checked_sims"] > 0  # vectorised decisions were replayed through compare_variants
+    assert 1.0 < report["sample_size_ratio_for_80pct_power"] <= 1.6
+    power = report["power_at_fixed_horizon_n"]
+    assert 0.3 <= power["ours"] <= power["fixed"] <= 0.95
+    assert report["median_time_to_correct_decision"]["days"] <= report["days"]
+    upworthy_keys = ("upworthy_pairs", "upworthy_false_winner_rate", "upworthy_false_winner_rate_naive", "upworthy_vif")
+    if not upworthy.exists():
+        assert all(report[k] is None for k in upworthy_keys) and "skipped" in report["upworthy"]
+    if not hillstrom.exists():
+        assert report["hillstrom_ordering_found"] is None and "skipped" in report["hillstrom"]
+    if not (upworthy.exists() and hillstrom.exists()):
+        shared_data("upworthy_exploratory", "upworthy_exploratory_packages.parquet")  # skips, or fails when required
+        shared_data("hillstrom_email_experiment", "hillstrom.csv.gz")
+    assert report["upworthy_pairs"] == 120 and report["upworthy"]["pairs_available"] == 441
+    assert report["upworthy_false_winner_rate"] <= 0.08 < 0.2 <= report["upworthy_false_winner_rate_naive"]
+    assert all(1.5 <= v <= 3.5 for v in report["upworthy_vif"].values())
+    assert report["hillstrom_ordering_found"] is True

@@ -27,7 +27,7 @@ from optimizer_pipeline.partitions import market_dims
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_HOME = REPO_ROOT / ".dagster_home"
 #: The run-requesting sensors whose cursors the demo leaves where its own runs left the data.
-SETTLED_SENSORS = ("conversion_inbox_sensor", "influencer_status_sensor")
+SETTLED_SENSORS = ("conversion_inbox_sensor", "influencer_status_sensor", "ad_inbox_sensor")
 
 
 def prepare_home(home: Path) -> None:
@@ -43,6 +43,8 @@ def demo_resources(home: Path, seed: int, scale: float) -> dict[str, Any]:
     corpus and registry), whatever the environment says; the environment itself is left alone."""
     from optimizer_pipeline.defs.resources import build_resources
     from optimizer_pipeline.lib.registry.clients import SAMPLE_CLIENTS_FILE
+    from optimizer_pipeline.resources.ads import AdInbox
+    from optimizer_pipeline.resources.alerts import AlertNotifier
     from optimizer_pipeline.resources.inbox import ConversionInbox
     from optimizer_pipeline.resources.registry import ClientRegistry
     from optimizer_pipeline.resources.tiktok import SampleTikTokSource
@@ -54,6 +56,8 @@ def demo_resources(home: Path, seed: int, scale: float) -> dict[str, Any]:
             "registry": ClientRegistry(path=str(SAMPLE_CLIENTS_FILE)),
             # the demo writes its event files whole, so they need no settling time
             "inbox": ConversionInbox(home=str(home), settle_seconds=0.0),
+            "ad_inbox": AdInbox(home=str(home), settle_seconds=0.0),
+            "notifier": AlertNotifier(),  # alerts only in the log: the demo never posts to a real channel
         },
     )
 
@@ -80,6 +84,7 @@ def run_demo(home: Path, seed: int, scale: float = 1.0, say: Callable[[str], Non
 def _run_demo(home: Path, seed: int, scale: float, say: Callable[[str], None]) -> pd.DataFrame:
     import dagster as dg
 
+    from optimizer_pipeline.cli.decisions_demo import run_decisions_demo
     from optimizer_pipeline.cli.materialize import RunLog, automation_tick, run_job, run_until_settled
     from optimizer_pipeline.cli.sensor_state import settle_sensor_cursors, store_automation_cursor
     from optimizer_pipeline.cli.testloop_demo import run_testloop_demo
@@ -118,6 +123,10 @@ def _run_demo(home: Path, seed: int, scale: float, say: Callable[[str], None]) -
             instance, home, registry=registry, client=SAMPLE_CLIENT, seed=seed, defs=defs, log=log
         )
         run_until_settled(defs, instance, log, on_run=on_run)
+        decisions = run_decisions_demo(
+            instance, home, registry=registry, client=SAMPLE_CLIENT, seed=seed, defs=defs, log=log
+        )
+        run_until_settled(defs, instance, log, on_run=on_run)
         store_automation_cursor(defs, instance, log.cursor)
         sensors = settle_sensor_cursors(defs, instance, SETTLED_SENSORS)
     summary = bucket_summary(log.metadata)
@@ -134,6 +143,7 @@ def _run_demo(home: Path, seed: int, scale: float, say: Callable[[str], None]) -
     if recovery is not None:
         say(f"\nRecovery of the sample corpus's planted effects: {recovery.summary()}")
     say(f"\n{testloop}")
+    say(f"\n{decisions}")
     return summary
 
 

@@ -34,6 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     status.add_argument("--home", type=Path, default=None, help="data home (default: $OPTIMIZER_HOME, $DAGSTER_HOME)")
     status.add_argument("--clients", type=Path, default=None, help="registry file (default: $OPTIMIZER_CLIENTS_FILE)")
 
+    decide = sub.add_parser("decide", help="one look at a client's A/B tests of ads now (or --at), printed")
+    decide.add_argument("--client", required=True, help="client slug, e.g. glowfuel")
+    decide.add_argument("--experiment", default=None, help="print only this experiment's decision")
+    decide.add_argument("--at", default=None, help="the look's time, ISO 8601 (default: now; without offset: UTC)")
+
     args = parser.parse_args(argv)
     if args.command == "demo":
         from optimizer_pipeline.cli.demo import DEFAULT_HOME, run_demo
@@ -46,6 +51,11 @@ def main(argv: list[str] | None = None) -> int:
         from optimizer_pipeline.cli.influencer_status import influencer_status
 
         return influencer_status(args)
+    if args.command == "decide":
+        from optimizer_pipeline.cli.decisions_demo import decide as run_decide
+        from optimizer_pipeline.defs.decisions.experiment_decisions import parse_look
+
+        return run_decide(args.client, parse_look(args.at) if args.at else None, args.experiment)
     parser.error("unknown command")
     return 2
 

@@ -58,15 +58,17 @@ def run_job(
     assets: Iterable[dg.AssetKey] | None = None,
     trigger: str = "demo",
     on_run: OnRun | None = None,
+    run_config: Mapping[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """One in-process run of ``job_name`` (the given assets of it) for one partition; raises when it fails."""
+    """One in-process run of ``job_name`` (the given assets of it) for one partition, with ``run_config`` (its
+    ``ops`` section) beside the quiet logs; raises when it fails."""
     job = defs.resolve_job_def(job_name)
     selection = sorted(assets, key=lambda k: k.to_user_string()) if assets is not None else None
     names = sorted(k.to_user_string() for k in (selection or job.asset_layer.selected_asset_keys))
     if on_run:
         on_run(job_name, partition_key, names)
     result = job.execute_in_process(
-        run_config=QUIET_LOGS,
+        run_config={**QUIET_LOGS, **(run_config or {})},
         instance=instance,
         partition_key=partition_key,
         asset_selection=selection,

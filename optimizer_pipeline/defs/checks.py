@@ -100,6 +100,12 @@ POSTERIOR_SANITY = Invariant(
     "<= 1, and ci_low <= mean <= ci_high where alpha, beta >= 1 (a very skewed Beta's equal-tailed interval can "
     "legitimately exclude its mean; such rows are counted as skewed_rows).",
 )
+DECISION_VALIDITY = Invariant(
+    "decision_validity",
+    _ERROR,
+    "Every look decides each running experiment exactly once, with a known decision, a winner exactly when it "
+    "promotes, the lift inside its repeated interval and a confidence in [0, 1] (or none).",
+)
 BEATS_BASELINE = Invariant(
     "beats_baseline",
     _WARN,

@@ -51,7 +51,8 @@ testloop_setup_job = dg.define_asset_job(
 )
 
 #: The jobs that run what automation requests, in the order a key is looked up (first job that selects it wins);
-#: ``conversion_loop_job`` (by name) covers attributed_conversions, pattern_posteriors and test_recommendations.
+#: ``conversion_loop_job`` (by name) covers attributed_conversions, pattern_posteriors and test_recommendations,
+#: ``ad_metrics_job`` (``defs/decisions/ad_inbox.py``) covers ad_alerts.
 AUTOMATION_JOB_NAMES = (
     "tiktok_refresh_job",
     "market_bucket_job",
@@ -59,4 +60,5 @@ AUTOMATION_JOB_NAMES = (
     "client_rollup_job",
     "testloop_setup_job",
     "conversion_loop_job",
+    "ad_metrics_job",
 )

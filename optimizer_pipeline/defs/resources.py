@@ -17,6 +17,8 @@ import dagster as dg
 from optimizer_pipeline.lib.registry.checks import SourceCatalog
 from optimizer_pipeline.lib.registry.clients import SAMPLE_CLIENTS_FILE
 from optimizer_pipeline.lib.sample.design import SAMPLE_HASHTAGS
+from optimizer_pipeline.resources.ads import AdInbox, MetaAdsSource
+from optimizer_pipeline.resources.alerts import AlertNotifier
 from optimizer_pipeline.resources.features import (
     AnthropicCreativeLabeler,
     CreativeLabeler,
@@ -143,5 +145,19 @@ def build_resources(home: str | None = None, overrides: Mapping[str, Any] | None
             **_configured(ConversionInbox, root="OPTIMIZER_INBOX_DIR", settle_seconds="OPTIMIZER_INBOX_SETTLE_SECONDS"),
         ),
         "status_log": InfluencerStatusLog(home=home),
+        "ad_inbox": AdInbox(
+            home=home,
+            **_configured(AdInbox, root="OPTIMIZER_AD_INBOX_DIR", settle_seconds="OPTIMIZER_AD_INBOX_SETTLE_SECONDS"),
+        ),
+        "meta_ads": MetaAdsSource(
+            **_configured(
+                MetaAdsSource,
+                access_token="OPTIMIZER_META_ACCESS_TOKEN",
+                app_secret="OPTIMIZER_META_APP_SECRET",
+                graph_url="OPTIMIZER_META_GRAPH_URL",
+                api_version="OPTIMIZER_META_API_VERSION",
+            )
+        ),
+        "notifier": AlertNotifier(**_configured(AlertNotifier, webhook_url="OPTIMIZER_ALERT_WEBHOOK_URL")),
         **(overrides or {}),
     }

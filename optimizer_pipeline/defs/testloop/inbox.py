@@ -11,8 +11,7 @@ import time
 
 import dagster as dg
 
-from optimizer_pipeline.lib.testloop.inbox import dump_cursor, load_cursor, new_files
-from optimizer_pipeline.partitions import CLIENT
+from optimizer_pipeline.defs.inbox_ticks import inbox_tick
 from optimizer_pipeline.resources.inbox import ConversionInbox
 
 #: The test loop's runtime assets, recomputed for a client whenever its inbox changes.
@@ -58,37 +57,18 @@ def _unregistered_folders(inbox: ConversionInbox, clients: set[str]) -> list[str
 )
 def conversion_inbox_sensor(context: dg.SensorEvaluationContext, inbox: ConversionInbox) -> dg.SensorResult:
     """One run per client per tick; a client with more new files than the limit continues next tick."""
-    marks = load_cursor(context.cursor)
-    clients = sorted(context.instance.get_dynamic_partitions(CLIENT.name))
-    now = _now_ns()
-    requests: list[dg.RunRequest] = []
-    notes: list[str] = []
-    new_marks = {c: m for c, m in marks.items() if c in clients}  # deleted clients leave the cursor
-    for client in clients:
-        scan = inbox.scan(client, now)
-        if scan.pending:
-            notes.append(f"{client}: {len(scan.pending)} file(s) still settling")
-        found = new_files(client, scan, marks.get(client), limit=inbox.max_files_per_tick)
-        if found is None:
-            continue
-        new_marks[client] = found.mark
-        if found.remaining:
-            notes.append(f"{client}: {found.remaining} more new file(s) next tick")
-        requests.append(
-            dg.RunRequest(
-                run_key=found.run_key,
-                partition_key=client,
-                run_config=inbox_run_config(found.covered_names),
-                tags={"optimizer/trigger": "conversion_inbox", "optimizer/new_files": str(len(found.files))},
-            )
-        )
-    stray = _unregistered_folders(inbox, set(clients))
-    if stray:
-        notes.append(f"inbox folders without a registered client (ignored): {', '.join(stray[:10])}")
-    for note in notes:
-        context.log.info(note)
-    cursor = dump_cursor(new_marks)
-    if not requests:
-        reason = "no new settled event files" + (f"; {'; '.join(notes)}" if notes else "")
-        return dg.SensorResult(skip_reason=reason, cursor=cursor)
-    return dg.SensorResult(run_requests=requests, cursor=cursor)
+    return inbox_tick(
+        context,
+        scan=inbox.scan,
+        now_ns=_now_ns(),
+        limit=inbox.max_files_per_tick,
+        run_config=inbox_run_config,
+        trigger="conversion_inbox",
+        nothing="no new settled event files",
+        notes_after=lambda clients: _stray_note(inbox, clients),
+    )
+
+
+def _stray_note(inbox: ConversionInbox, clients: set[str]) -> list[str]:
+    stray = _unregistered_folders(inbox, clients)
+    return [f"inbox folders without a registered client (ignored): {', '.join(stray[:10])}"] if stray else []

@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 
 class PendingFile:
@@ -100,6 +102,9 @@ def atomic_write_text(path: Path, text: str, *, encoding: str = "utf-8") -> None
 
 
 def write_parquet_atomic(df: pd.DataFrame, path: Path) -> None:
-    """Write ``df`` (without its index) to ``path`` atomically."""
+    """Write ``df`` (without its index) to ``path`` atomically. Arrow-backed columns are written as one chunk: a
+    frame concatenated from a stored table and fresh rows would otherwise be paged differently from the same rows
+    computed at once, and a rerun would change the file's bytes though not its content."""
+    table = pa.Table.from_pandas(df, preserve_index=False).combine_chunks()
     with atomic_output(Path(path)) as pending:
-        df.to_parquet(pending.path, index=False)
+        pq.write_table(table, pending.path)

@@ -1,4 +1,7 @@
-"""The conversion inbox as the sensor sees it: which files in ``<inbox>/<client>/`` are ready, and which are new.
+"""An inbox folder as a sensor sees it: which files in ``<inbox>/<client>/`` are ready, and which are new.
+
+Written for the conversion inbox; the ad inbox (``<home>/ad_inbox/<client>/``, CSV exports) follows the same rules
+with its own suffixes.
 
 Pure logic (``os.scandir`` of one folder level, no parsing, no Dagster), so a sensor tick stays cheap and testable.
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,15 +72,19 @@ class NewFiles:
         return sorted(f.name for f in self.covered)
 
 
-def is_candidate_name(name: str) -> bool:
-    """Whether the conversion parser would read a file of this name (see the module docstring)."""
+def is_candidate_name(name: str, suffixes: Sequence[str] = INBOX_SUFFIXES) -> bool:
+    """Whether the inbox's reader would read a file of this name (see the module docstring); ``suffixes``: what the
+    reader reads (the conversion parser's by default; the ad inbox passes its CSV suffix)."""
     if name.startswith(".") or name.endswith("~"):
         return False
-    return Path(name).suffix.lower() in INBOX_SUFFIXES
+    return Path(name).suffix.lower() in suffixes
 
 
-def scan_folder(folder: str | Path, *, now_ns: int, settle_seconds: float) -> FolderScan:
-    """Candidates directly in ``folder`` (one level, no recursion); a missing folder is empty."""
+def scan_folder(
+    folder: str | Path, *, now_ns: int, settle_seconds: float, suffixes: Sequence[str] = INBOX_SUFFIXES
+) -> FolderScan:
+    """Candidates (names with one of ``suffixes``) directly in ``folder`` (one level, no recursion); a missing
+    folder is empty."""
     settled: list[InboxFile] = []
     pending: list[InboxFile] = []
     skipped = 0
@@ -86,7 +94,7 @@ def scan_folder(folder: str | Path, *, now_ns: int, settle_seconds: float) -> Fo
     except (FileNotFoundError, NotADirectoryError):
         return FolderScan([], [], 0)
     for entry in entries:
-        if not is_candidate_name(entry.name):
+        if not is_candidate_name(entry.name, suffixes):
             skipped += 1
             continue
         try:
