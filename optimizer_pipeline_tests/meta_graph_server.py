@@ -11,6 +11,13 @@ It answers exactly what the SDK (26.x) sends for ``AdAccount(...).get_insights(.
   "fbtrace_id"}}``: a wrong token gives 190 (HTTP 400), an unknown account 100; :meth:`MetaGraphServer.inject`
   queues errors (rate limits 4/17/613/80000 with a throttled usage header, HTTP 500/503), one per request, from the
   next request or after a number of normal answers.
+- Ad sets (``adsets``, keyed by id): ``GET /v{N}.{M}/{adset_id}?fields=...`` answers the asked fields present on
+  the object plus ``id`` (``daily_budget`` a string of minor units, ``learning_stage_info`` an object with
+  ``status`` LEARNING / SUCCESS / FAIL); an unknown field is error 100. ``POST /v{N}.{M}/{adset_id}`` with the form
+  field ``daily_budget`` stores it and answers ``{"success": true}``; below ``min_daily_budget`` (minor units) it
+  answers error 100 / subcode 1885272 with Graph's ``error_user_title`` / ``error_user_msg``; ``clamp_daily_budget``
+  makes it silently store at most that value (to exercise the read-back check; not a documented Graph behaviour).
+  An unknown id is error 100 / subcode 33, as Graph answers.
 """
 
 from __future__ import annotations
@@ -30,6 +37,21 @@ DEFAULT_TOKEN = "EAAfakeGraphToken0123456789abcdefSECRET"
 DEFAULT_ACCOUNT_ID = "1234567890"
 USAGE_HEADER = "X-Business-Use-Case-Usage"
 _INSIGHTS = re.compile(r"^/v(?P<version>\d+\.\d+)/act_(?P<account>[^/]+)/insights/?$")
+_NODE = re.compile(r"^/v(?P<version>\d+\.\d+)/(?P<node>\d+)/?$")
+ADSET_FIELDS = frozenset(
+    {
+        "id",
+        "name",
+        "account_id",
+        "campaign_id",
+        "daily_budget",
+        "lifetime_budget",
+        "budget_remaining",
+        "status",
+        "effective_status",
+        "learning_stage_info",
+    }
+)
 
 
 class SeenRequest(NamedTuple):
@@ -38,6 +60,7 @@ class SeenRequest(NamedTuple):
     method: str
     path: str
     query: dict[str, str]
+    form: dict[str, str] | None = None  # a POST's form fields
 
 
 @dataclass(frozen=True)
@@ -52,6 +75,8 @@ class GraphError:
     is_transient: bool | None = None
     regain_minutes: int = 0  # estimated_time_to_regain_access in the usage header of this answer
     html: bool = False  # answer with a proxy's HTML page instead of Graph's JSON envelope
+    user_title: str | None = None  # error_user_title / error_user_msg: Graph's text meant for the advertiser
+    user_msg: str | None = None
 
     def body(self) -> dict[str, Any]:
         error: dict[str, Any] = {"message": self.message, "type": self.type, "fbtrace_id": "AfakeTraceId00"}
@@ -61,6 +86,10 @@ class GraphError:
             error["error_subcode"] = self.subcode
         if self.is_transient is not None:
             error["is_transient"] = self.is_transient
+        if self.user_title is not None:
+            error["error_user_title"] = self.user_title
+        if self.user_msg is not None:
+            error["error_user_msg"] = self.user_msg
         return {"error": error}
 
 
@@ -93,6 +122,69 @@ def server_error(status: int = 500) -> GraphError:
 def invalid_token_error() -> GraphError:
     """Graph's answer to an expired or malformed token."""
     return GraphError(400, 190, "Invalid OAuth access token - Cannot parse access token", subcode=None)
+
+
+def permission_error(permission: str = "ads_management") -> GraphError:
+    """Graph's answer when the token's user or app lacks a permission on the object (code 200, HTTP 403)."""
+    return GraphError(403, 200, f"(#200) Requires {permission} permission to manage the object")
+
+
+def budget_too_low_error(minimum: str) -> GraphError:
+    """Graph's answer to a daily budget below the account's minimum (code 100, subcode 1885272)."""
+    return GraphError(
+        400,
+        100,
+        "Invalid parameter",
+        subcode=1885272,
+        is_transient=False,
+        user_title="Your Budget Is Too Low",
+        user_msg=f"The minimum budget for this ad set is {minimum}.",
+    )
+
+
+def adset_objects(account_id: str = DEFAULT_ACCOUNT_ID) -> dict[str, dict[str, Any]]:
+    """Four Graph-shaped ad sets: learning, learning done, learning failed, and paused without learning info."""
+    base = {"account_id": account_id, "campaign_id": "23840000001", "status": "ACTIVE", "effective_status": "ACTIVE"}
+
+    def learning(status: str) -> dict[str, Any]:
+        return {
+            "status": status,
+            "attribution_windows": ["7d_click", "1d_view"],
+            "conversions": 12 if status == "LEARNING" else 57,
+            "last_sig_edit_ts": 1764460800,
+        }
+
+    return {
+        "23840000001": {
+            **base,
+            "id": "23840000001",
+            "name": "prospecting",
+            "daily_budget": "2500",
+            "learning_stage_info": learning("LEARNING"),
+        },
+        "23840000002": {
+            **base,
+            "id": "23840000002",
+            "name": "retargeting",
+            "daily_budget": "10050",
+            "learning_stage_info": learning("SUCCESS"),
+        },
+        "23840000003": {
+            **base,
+            "id": "23840000003",
+            "name": "broad",
+            "daily_budget": "799",
+            "learning_stage_info": learning("FAIL"),
+        },
+        "23840000004": {
+            **base,
+            "id": "23840000004",
+            "name": "paused",
+            "daily_budget": "1000",
+            "status": "PAUSED",
+            "effective_status": "PAUSED",
+        },
+    }
 
 
 def insights_rows(n_ads: int, days: int, start: date = date(2026, 11, 1), *, currency: str = "EUR") -> list[dict]:
@@ -146,8 +238,14 @@ class MetaGraphServer:
         token: str = DEFAULT_TOKEN,
         account_id: str = DEFAULT_ACCOUNT_ID,
         default_limit: int = 25,
+        adsets: dict[str, dict[str, Any]] | None = None,
+        min_daily_budget: int = 100,
+        clamp_daily_budget: int | None = None,
     ) -> None:
         self.rows = rows
+        self.adsets = adsets if adsets is not None else {}
+        self.min_daily_budget = min_daily_budget
+        self.clamp_daily_budget = clamp_daily_budget
         self.token = token
         self.account_id = account_id
         self.default_limit = default_limit
@@ -242,11 +340,86 @@ class _GraphHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Silence per-request stderr lines; ``.requests`` is the log."""
 
+    def do_POST(self) -> None:
+        parts = urlsplit(self.path)
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        length = int(self.headers.get("Content-Length") or 0)
+        form = dict(parse_qsl(self.rfile.read(length).decode(), keep_blank_values=True))
+        with self.fake._lock:
+            self.fake.requests.append(SeenRequest("POST", parts.path, query, form))
+        match = _NODE.match(parts.path)
+        if match is None:
+            self._error(GraphError(400, 100, f"Unknown path components: {parts.path}"))
+            return
+        if self._refused(query):
+            return
+        adset = self._adset(match["node"], "post")
+        if adset is None:
+            return
+        if "daily_budget" in form:
+            raw = form["daily_budget"]
+            if not raw.isdigit():
+                self._error(GraphError(400, 100, "(#100) Param daily_budget must be a non-negative integer"))
+                return
+            value = int(raw)
+            if value < self.fake.min_daily_budget:
+                minimum = f"{self.fake.min_daily_budget / 100:.2f}"
+                self._error(budget_too_low_error(minimum))
+                return
+            if self.fake.clamp_daily_budget is not None:
+                value = min(value, self.fake.clamp_daily_budget)
+            with self.fake._lock:
+                adset["daily_budget"] = str(value)
+        self._json(200, {"success": True})
+
+    def _refused(self, query: dict[str, str]) -> bool:
+        """Answer a wrong token or an injected error; True when answered."""
+        if query.get("access_token") != self.fake.token:
+            self.fake._next_error()
+            self._error(invalid_token_error())
+            return True
+        injected = self.fake._next_error()
+        if injected is not None:
+            self._error(injected)
+            return True
+        return False
+
+    def _adset(self, node: str, verb: str) -> dict[str, Any] | None:
+        adset = self.fake.adsets.get(node)
+        if adset is None:
+            message = (
+                f"Unsupported {verb} request. Object with ID '{node}' does not exist, cannot be loaded due to missing "
+                "permissions, or does not support this operation."
+            )
+            self._error(GraphError(400, 100, message, type="GraphMethodException", subcode=33))
+        return adset
+
+    def _get_node(self, node: str, query: dict[str, str]) -> None:
+        if self._refused(query):
+            return
+        fields = [f for f in (query.get("fields") or "").split(",") if f] or ["id"]
+        unknown = [f for f in fields if f not in ADSET_FIELDS]
+        if unknown:
+            message = f"(#100) Tried accessing nonexisting field ({unknown[0]}) on node type (AdSet)"
+            self._error(GraphError(400, 100, message))
+            return
+        adset = self._adset(node, "get")
+        if adset is None:
+            return
+        with self.fake._lock:
+            answer = {k: adset[k] for k in fields if k in adset}
+        answer["id"] = node
+        self._json(200, answer)
+
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         with self.fake._lock:
             self.fake.requests.append(SeenRequest("GET", parts.path, query))
+        node = _NODE.match(parts.path)
+        if node is not None:
+            self._get_node(node["node"], query)
+            return
         match = _INSIGHTS.match(parts.path)
         if match is None:
             self._error(GraphError(400, 100, f"Unknown path components: {parts.path}"))

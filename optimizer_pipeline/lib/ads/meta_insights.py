@@ -12,19 +12,11 @@ paged by the SDK's ``Cursor`` (it sends ``paging.cursors.after`` back while ``pa
   ``offsite_conversion.fb_pixel_purchase`` (pixel purchases); ``omni_purchase`` is Ads Manager's "Purchases" across
   web, app and offline. Types are never summed (``purchase`` and ``omni_purchase`` overlap). No entry -> 0
   conversions; conversions without a value entry -> revenue null (value not tracked).
-* Retries (exponential backoff with "equal jitter", Brooker 2015, AWS Architecture Blog "Exponential Backoff And
-  Jitter"): throttling codes 4, 17, 613, 80000-80014 (Business Use Case limits), Graph's transient codes 1, 2 or
-  ``is_transient``, HTTP 5xx (also with a non-JSON body, caught by a ``requests`` response hook on the session's
-  public ``requests`` attribute), and connection errors. A throttled answer's ``X-Business-Use-Case-Usage``
-  ``estimated_time_to_regain_access`` (minutes) is waited out when longer than the backoff, up to ``max_wait_s``.
-* Anything else (190 invalid token, 100 invalid parameter, 200 permission ...) raises :class:`MetaInsightsError` at
-  once, naming the account, the Graph code and message; never the token (the SDK's own message lists request
-  parameters, so it is not chained).
-
-The SDK is pointed at a server through its public construction: ``FacebookSession(...)`` then the documented
-``GRAPH`` attribute ("the graph url", a class attribute the session instance may override), and
-``FacebookAdsApi(session, api_version)``; ``FacebookAdsApi.init`` is avoided (it sets a process-wide default API and
-enables the SDK's crash reporter, which posts to Meta).
+* Retries (backoff with jitter on throttling codes, transient errors, 5xx and connection errors; throttle waits from
+  the ``X-Business-Use-Case-Usage`` header), errors that never carry the token, and how the SDK is pointed at a
+  server (the session's ``GRAPH`` attribute): :mod:`optimizer_pipeline.lib.ads.graph_calls`, shared with the ad-set
+  budget writer. Anything not retried (190 invalid token, 100 invalid parameter, 200 permission ...) raises
+  :class:`MetaInsightsError` at once, naming the account, the Graph code and message.
 """
 
 from __future__ import annotations
@@ -33,111 +25,67 @@ import json
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
-from typing import Any, TypeVar
+from typing import Any, ClassVar
 
 import pandas as pd
-import requests
 from facebook_business.adobjects.adaccount import AdAccount
-from facebook_business.api import FacebookAdsApi
-from facebook_business.exceptions import FacebookRequestError
-from facebook_business.session import FacebookSession
 
 from optimizer_pipeline.lib.ads.export_files import conform_rows
+from optimizer_pipeline.lib.ads.graph_calls import (
+    GRAPH_URL,
+    GraphCaller,
+    GraphCallError,
+    GraphConfig,
+    GraphConfigError,
+    UseCaseUsage,
+    make_api,
+    parse_business_use_case_usage,
+)
 
-GRAPH_URL = "https://graph.facebook.com"
-USAGE_HEADER = "X-Business-Use-Case-Usage"
+__all__ = [
+    "DEFAULT_ACTION_TYPE",
+    "GRAPH_URL",
+    "MetaInsightsConfig",
+    "MetaInsightsConfigError",
+    "MetaInsightsError",
+    "MetaInsightsResult",
+    "UseCaseUsage",
+    "fetch_ad_insights",
+    "insight_to_raw",
+    "insights_fields",
+    "make_api",
+    "parse_business_use_case_usage",
+]
+
 DEFAULT_ACTION_TYPE = "offsite_conversion.fb_pixel_purchase"
-THROTTLE_CODES: frozenset[int] = frozenset({4, 17, 613, *range(80000, 80015)})
-TRANSIENT_CODES: frozenset[int] = frozenset({1, 2})
-T = TypeVar("T")
 
 
-class MetaInsightsError(RuntimeError):
+class MetaInsightsError(GraphCallError):
     """A Graph API failure that retrying will not fix, or retries exhausted; carries the Graph error fields."""
 
-    def __init__(
-        self, message: str, *, code: int | None = None, subcode: int | None = None, http_status: int | None = None
-    ):
-        super().__init__(message)
-        self.code, self.subcode, self.http_status = code, subcode, http_status
 
-
-class MetaInsightsConfigError(ValueError):
+class MetaInsightsConfigError(GraphConfigError):
     """Invalid Meta Insights settings (account id, dates, field names)."""
 
 
 @dataclass(frozen=True)
-class UseCaseUsage:
-    """One entry of ``X-Business-Use-Case-Usage``: percentages of the quota used, minutes until access returns."""
+class MetaInsightsConfig(GraphConfig):
+    """Settings of one client's Meta Insights source (connection and retries: :class:`GraphConfig`)."""
 
-    business_id: str
-    type: str
-    call_count: float
-    total_cputime: float
-    total_time: float
-    estimated_time_to_regain_access: float  # minutes
+    config_error: ClassVar[type[ValueError]] = MetaInsightsConfigError
 
-
-def parse_business_use_case_usage(value: str | None) -> list[UseCaseUsage]:
-    """Entries of the header value (JSON ``{business_id: [{type, call_count, ...}]}``); [] when absent/garbled."""
-    if not value:
-        return []
-    try:
-        parsed = json.loads(value)
-    except ValueError:
-        return []
-    out = []
-    for business_id, entries in parsed.items() if isinstance(parsed, dict) else ():
-        for e in entries if isinstance(entries, list) else ():
-            if isinstance(e, dict):
-                out.append(
-                    UseCaseUsage(
-                        str(business_id),
-                        str(e.get("type", "")),
-                        float(e.get("call_count") or 0),
-                        float(e.get("total_cputime") or 0),
-                        float(e.get("total_time") or 0),
-                        float(e.get("estimated_time_to_regain_access") or 0),
-                    )
-                )
-    return out
-
-
-@dataclass(frozen=True)
-class MetaInsightsConfig:
-    """Settings of one client's Meta source (the token is never shown in ``repr``)."""
-
-    account_id: str  # "1234567890" or "act_1234567890"
-    access_token: str = field(repr=False)
-    app_secret: str | None = field(default=None, repr=False)  # adds appsecret_proof when set
-    api_version: str | None = None  # None = the SDK's (v26.0 for facebook-business 26.0.x)
-    graph_url: str = GRAPH_URL
     action_type: str = DEFAULT_ACTION_TYPE
     click_field: str = "inline_link_clicks"
     page_size: int = 500
-    timeout_s: float = 60.0
-    max_attempts: int = 6
-    base_delay_s: float = 2.0
-    max_delay_s: float = 120.0
-    max_wait_s: float = 900.0  # longest throttle wait honoured; longer -> MetaInsightsError (the next run retries)
 
     def __post_init__(self) -> None:
-        digits = self.account_id.removeprefix("act_")
-        if not digits.isdigit():
-            raise MetaInsightsConfigError(f"Meta ad account id must be digits or act_<digits>, got {self.account_id!r}")
+        super().__post_init__()
         if self.click_field not in ("inline_link_clicks", "clicks"):
             raise MetaInsightsConfigError(f"click_field must be inline_link_clicks or clicks, got {self.click_field!r}")
-        if not self.access_token:
-            raise MetaInsightsConfigError(f"Meta access token for act_{digits} is empty")
-        if self.page_size < 1 or self.max_attempts < 1:
-            raise MetaInsightsConfigError("page_size and max_attempts must be at least 1")
-
-    @property
-    def account(self) -> str:
-        """``act_<digits>``."""
-        return "act_" + self.account_id.removeprefix("act_")
+        if self.page_size < 1:
+            raise MetaInsightsConfigError("page_size must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -172,27 +120,6 @@ def insights_fields(click_field: str = "inline_link_clicks") -> list[str]:
     ]
 
 
-def _raise_for_non_graph_error(response: requests.Response, *args: Any, **kwargs: Any) -> None:
-    """A ``requests`` response hook: a 5xx/429 whose body is not Graph's JSON (a proxy's HTML page) is an error.
-
-    The SDK takes such a body for a successful page (``FacebookResponse.is_success`` only looks for an ``error``
-    key) and then fails parsing it (``FacebookBadObjectError: Bad data to set object data``), which is not retried.
-    """
-    if response.status_code >= 500 or response.status_code == 429:
-        try:
-            response.json()
-        except ValueError:
-            raise requests.HTTPError(f"HTTP {response.status_code} without a Graph JSON body") from None
-
-
-def make_api(config: MetaInsightsConfig) -> FacebookAdsApi:
-    """An SDK API object for ``config.graph_url`` (no global default, no crash reporter)."""
-    session = FacebookSession(app_secret=config.app_secret, access_token=config.access_token, timeout=config.timeout_s)
-    session.GRAPH = config.graph_url.rstrip("/")
-    session.requests.hooks["response"].append(_raise_for_non_graph_error)
-    return FacebookAdsApi(session, api_version=config.api_version)
-
-
 def _action_value(entries: Any, action_type: str) -> float | None:
     for entry in entries or ():
         if entry.get("action_type") == action_type:
@@ -224,67 +151,6 @@ def insight_to_raw(row: Mapping[str, Any], action_type: str, click_field: str) -
     }
 
 
-class _Caller:
-    """Runs SDK calls with retries; keeps the last usage header and counts requests."""
-
-    def __init__(self, config: MetaInsightsConfig, sleep: Callable[[float], None], rng: random.Random):
-        self.config, self.sleep, self.rng = config, sleep, rng
-        self.usage: list[UseCaseUsage] = []
-        self.retries = 0
-        self.waited_s = 0.0
-
-    def note_headers(self, headers: Mapping[str, str] | None) -> None:
-        parsed = parse_business_use_case_usage((headers or {}).get(USAGE_HEADER))
-        if parsed:
-            self.usage = parsed
-
-    def _fail(self, exc: FacebookRequestError, what: str) -> MetaInsightsError:
-        code, subcode, status = exc.api_error_code(), exc.api_error_subcode(), exc.http_status()
-        message = exc.api_error_message() or f"HTTP {status} without a Graph error message"
-        kind = exc.api_error_type() or "error"
-        sub = f", subcode {subcode}" if subcode is not None else ""
-        text = (
-            f"Meta Insights for {self.config.account} failed ({what}): "
-            f"Graph {kind} code {code}{sub}, HTTP {status}: {message}"
-        )
-        return MetaInsightsError(text, code=code, subcode=subcode, http_status=status)
-
-    def _delay(self, attempt: int, throttle_minutes: float) -> float:
-        backoff = min(self.config.max_delay_s, self.config.base_delay_s * 2**attempt)
-        return max(backoff * (0.5 + 0.5 * self.rng.random()), 60.0 * throttle_minutes)
-
-    def call(self, fn: Callable[[], T], what: str) -> T:
-        """``fn()`` with retries. Errors are raised outside ``except`` blocks so they chain nothing: the SDK's and
-        requests' messages carry request URLs and parameters (requests' include ``access_token``)."""
-        last = MetaInsightsError(f"Meta Insights for {self.config.account} failed ({what})")
-        for attempt in range(self.config.max_attempts):
-            retryable, minutes = True, 0.0
-            try:
-                return fn()
-            except FacebookRequestError as exc:
-                self.note_headers(exc.http_headers())
-                code, status = exc.api_error_code(), exc.http_status() or 0
-                retryable = code in THROTTLE_CODES or code in TRANSIENT_CODES or status >= 500
-                retryable = retryable or bool(exc.api_transient_error())
-                last = self._fail(exc, what)
-                if code in THROTTLE_CODES:
-                    minutes = max((u.estimated_time_to_regain_access for u in self.usage), default=0.0)
-            except (requests.ConnectionError, requests.Timeout, requests.HTTPError) as exc:
-                detail = str(exc) if isinstance(exc, requests.HTTPError) else type(exc).__name__  # HTTPError: ours
-                last = MetaInsightsError(f"Meta Insights for {self.config.account} failed ({what}): {detail}")
-            if not retryable:
-                raise last
-            if attempt + 1 == self.config.max_attempts:
-                break
-            delay = self._delay(attempt, minutes)
-            if delay > self.config.max_wait_s:
-                raise MetaInsightsError(f"{last}; throttled for {minutes:g} min, longer than max_wait_s")
-            self.retries += 1
-            self.waited_s += delay
-            self.sleep(delay)
-        raise MetaInsightsError(f"{last} (gave up after {self.config.max_attempts} attempts)")
-
-
 def fetch_ad_insights(
     config: MetaInsightsConfig,
     since: date,
@@ -296,7 +162,13 @@ def fetch_ad_insights(
     """Daily ad-level insights for ``since..until`` (inclusive) as canonical rows; see the module docstring."""
     if until < since:
         raise MetaInsightsConfigError(f"Meta Insights range ends ({until}) before it starts ({since})")
-    caller = _Caller(config, sleep, rng or random.Random(0))
+    caller = GraphCaller(
+        config,
+        sleep,
+        rng or random.Random(0),
+        subject=f"Meta Insights for {config.account}",
+        error_type=MetaInsightsError,
+    )
     api = make_api(config)
     account = AdAccount(config.account, api=api)
     params = {

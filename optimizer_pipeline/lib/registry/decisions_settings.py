@@ -1,6 +1,7 @@
 """A client's ``decisions:`` block in ``clients.yaml``: where its ad experiments are declared, where its ad metrics
 come from (export files or the Meta Insights API), the client's timezone, how often decisions run, and the alert
-thresholds of :mod:`optimizer_pipeline.lib.decisions.alerts`.
+thresholds of :mod:`optimizer_pipeline.lib.decisions.alerts`, and (optional ``pipeline:`` sub-block) the sales funnel
+that values a service business's leads before they close, read by :mod:`optimizer_pipeline.lib.actions.blended_scores`.
 
 Kept beside the registry (which parses it into ``client.decisions``) so the registry module stays readable; errors
 name the file, the client and the field like every other registry error. Timezones are validated with the standard
@@ -11,10 +12,13 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from optimizer_pipeline.lib.ads.export_schema import AD_PERFORMANCE_COLUMNS, is_currency_code
 
 #: Where the ``ad_performance`` rows of a client come from: export files (default) or the Meta Insights API.
 AD_SOURCES: tuple[str, ...] = ("csv", "meta")
@@ -22,10 +26,43 @@ AD_SOURCES: tuple[str, ...] = ("csv", "meta")
 _AD_ACCOUNT_RE = re.compile(r"^(?:act_)?([0-9]{5,20})$")
 #: An action type of the Insights ``actions`` list, e.g. ``offsite_conversion.fb_pixel_purchase``.
 _ACTION_RE = re.compile(r"^[a-z0-9_]+(?:\.[a-z0-9_]+)*$")
+#: A pipeline stage name, also the name of its optional count column in ``ad_performance`` rows.
+_STAGE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+#: Shapes of the CTR -> ROAS blend weight over an ad's age (see ``blended_scores.blend_weight``).
+BLEND_CURVES: tuple[str, ...] = ("sigmoid", "linear", "step")
 
 
 class DecisionSettingsError(ValueError):
     """A ``decisions`` block that cannot be used; the registry re-raises it as a ``RegistryError``."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One funnel stage: the chance a prospect at this stage closes, the deal value then, and the days left to close."""
+
+    name: str
+    probability: float  # in (0, 1], increasing along the funnel
+    value: float  # deal value when it closes, in the pipeline's currency, > 0
+    days_to_close: float  # expected days from reaching this stage to the sale, >= 0, non-increasing along the funnel
+
+
+@dataclass(frozen=True)
+class BlendCurve:
+    """How the weight of ROAS (vs CTR) grows with an ad's age: ~0 at ``start_hours``, ~1 at ``full_hours``."""
+
+    kind: str = "sigmoid"  # one of BLEND_CURVES
+    start_hours: float = 6.0
+    full_hours: float = 48.0
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """A service business's funnel (``stages`` from first touch to sale) and the discount of value still to come."""
+
+    stages: tuple[Stage, ...]
+    half_life_days: float = 7.0  # value expected d days out counts 0.5 ** (d / half_life_days)
+    currency: str | None = None  # ISO 4217 code of the stage values (None: the ad account's currency)
+    blend: BlendCurve = field(default_factory=BlendCurve)
 
 
 @dataclass(frozen=True)
@@ -41,6 +78,7 @@ class DecisionSettings:
     alert_drop_threshold: float = 0.25  # a drop alert needs the day's rate this far below the trailing 7 days
     alert_min_engagement: float = 0.01  # CTR below this (with enough impressions) is a low-engagement alert
     alert_min_impressions: int = 1000  # impressions an ad needs that day for low-engagement and viral alerts
+    pipeline: PipelineSettings | None = None  # None: ROAS uses the observed ``revenue`` column
 
     @property
     def zone(self) -> ZoneInfo:
@@ -101,7 +139,90 @@ def parse_decisions(raw: Any, where: str, base_dir: Path | None = None) -> Decis
         alert_drop_threshold=threshold,
         alert_min_engagement=engagement,
         alert_min_impressions=impressions,
+        pipeline=parse_pipeline(d["pipeline"], where),
     )
+
+
+def parse_pipeline(raw: Any, where: str) -> PipelineSettings | None:
+    """Validate a ``pipeline`` mapping (``None`` = no pipeline); ``where`` is the enclosing block's location."""
+    if raw is None:
+        return None
+    where = f"{where}: pipeline"
+    d = _mapping(raw, where, {"stages", "half_life_days", "currency", "blend"})
+    raw_stages = d.get("stages")
+    if not isinstance(raw_stages, list) or not raw_stages:
+        raise DecisionSettingsError(f"{where}: field 'stages' must be a non-empty list of stages, got {raw_stages!r}")
+    stages = tuple(_stage(s, f"{where}: stages[{i}]") for i, s in enumerate(raw_stages))
+    names = [s.name for s in stages]
+    if len(set(names)) < len(names):
+        raise DecisionSettingsError(f"{where}: field 'stages' repeats a stage name: {names}")
+    for i, (prev, cur) in enumerate(pairwise(stages), start=1):
+        if not cur.probability > prev.probability:
+            raise DecisionSettingsError(
+                f"{where}: stages[{i}] ({cur.name!r}): field 'probability' must increase along the funnel "
+                f"(deeper stages close more often), got {cur.probability!r} after {prev.probability!r}"
+            )
+        if cur.days_to_close > prev.days_to_close:
+            raise DecisionSettingsError(
+                f"{where}: stages[{i}] ({cur.name!r}): field 'days_to_close' must not increase along the funnel, "
+                f"got {cur.days_to_close!r} after {prev.days_to_close!r}"
+            )
+    half_life = _number({"half_life_days": d.get("half_life_days", 7.0)}, "half_life_days", where)
+    if not half_life > 0:
+        raise DecisionSettingsError(f"{where}: field 'half_life_days' must be > 0 days, got {half_life!r}")
+    currency = d.get("currency")
+    if currency is not None and not (isinstance(currency, str) and is_currency_code(currency)):
+        raise DecisionSettingsError(
+            f"{where}: field 'currency' must be an ISO 4217 code such as 'AED', got {currency!r}"
+        )
+    return PipelineSettings(stages, half_life, currency, _blend(d.get("blend"), f"{where}: blend"))
+
+
+def _mapping(raw: Any, where: str, known: set[str]) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise DecisionSettingsError(f"{where}: expected a mapping, got {raw!r}")
+    unknown = set(raw) - known
+    if unknown:
+        raise DecisionSettingsError(f"{where}: unknown field(s) {sorted(unknown)}; known: {sorted(known)}")
+    return raw
+
+
+def _stage(raw: Any, where: str) -> Stage:
+    d = _mapping(raw, where, {"name", "probability", "value", "days_to_close"})
+    name = d.get("name")
+    if not isinstance(name, str) or not _STAGE_RE.match(name) or name in AD_PERFORMANCE_COLUMNS:
+        raise DecisionSettingsError(
+            f"{where}: field 'name' must be lower_snake_case (it names the stage's count column) and not an "
+            f"ad_performance column, got {name!r}"
+        )
+    where = f"{where} ({name!r})"
+    probability = _number(d, "probability", where)
+    if not 0 < probability <= 1:
+        raise DecisionSettingsError(
+            f"{where}: field 'probability' must be a chance of closing in (0, 1] (35% = 0.35), got {probability!r}"
+        )
+    value = _number(d, "value", where)
+    if not value > 0:
+        raise DecisionSettingsError(f"{where}: field 'value' must be a deal value > 0, got {value!r}")
+    days = _number(d, "days_to_close", where)
+    if not days >= 0:
+        raise DecisionSettingsError(f"{where}: field 'days_to_close' must be >= 0 days, got {days!r}")
+    return Stage(name, probability, value, days)
+
+
+def _blend(raw: Any, where: str) -> BlendCurve:
+    if raw is None:
+        return BlendCurve()
+    d = {**BlendCurve().__dict__, **_mapping(raw, where, set(BlendCurve.__dataclass_fields__))}
+    if d["kind"] not in BLEND_CURVES:
+        raise DecisionSettingsError(f"{where}: field 'kind' must be one of {list(BLEND_CURVES)}, got {d['kind']!r}")
+    start, full = _number(d, "start_hours", where), _number(d, "full_hours", where)
+    if not 0 <= start < full:
+        raise DecisionSettingsError(
+            f"{where}: fields 'start_hours' and 'full_hours' need 0 <= start_hours < full_hours, got {start!r} and "
+            f"{full!r}"
+        )
+    return BlendCurve(d["kind"], start, full)
 
 
 def _path(v: Any, where: str, base_dir: Path | None) -> Path | None:

@@ -94,3 +94,62 @@ def test_sample_registry_points_at_the_sample_experiments_file():
     assert settings.experiments_file == SAMPLE_CLIENTS_FILE.parent / "glowfuel_experiments.yaml"
     assert settings.experiments_file.is_file()
     assert (settings.ad_source, settings.timezone, settings.decision_every_hours) == ("csv", "UTC", 6)
+
+
+PIPELINE = (
+    "    decisions:\n"
+    "      pipeline:\n"
+    "        currency: AED\n"
+    "        stages:\n"
+    "          - {name: lead, probability: 0.10, value: 7000, days_to_close: 6}\n"
+    "          - {name: call_booked, probability: 0.35, value: 7000, days_to_close: 4}\n"
+    "          - {name: proposal, probability: 0.6, value: 7000, days_to_close: 1}\n"
+)
+
+
+def test_pipeline_block_defaults_and_values(tmp_path):
+    from optimizer_pipeline.lib.registry.decisions_settings import BlendCurve, Stage
+
+    assert DecisionSettings().pipeline is None
+    pipeline = load_registry(write(tmp_path, PIPELINE)).client("acme").decisions.pipeline
+    assert pipeline.stages[1] == Stage("call_booked", 0.35, 7000.0, 4.0)
+    assert (pipeline.currency, pipeline.half_life_days, pipeline.blend) == ("AED", 7.0, BlendCurve("sigmoid", 6, 48))
+    blend = PIPELINE + "        half_life_days: 3.5\n        blend: {kind: linear, start_hours: 0, full_hours: 24}\n"
+    pipeline = load_registry(write(tmp_path, blend)).client("acme").decisions.pipeline
+    assert (pipeline.half_life_days, pipeline.blend) == (3.5, BlendCurve("linear", 0.0, 24.0))
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "needles"),
+    [
+        ("probability: 0.35", "probability: 0.05", ["stages[1] ('call_booked')", "probability", "increase"]),
+        ("probability: 0.6", "probability: 1.5", ["stages[2] ('proposal')", "probability", "(0, 1]"]),
+        ("probability: 0.10", "probability: 0", ["stages[0] ('lead')", "probability", "(0, 1]"]),
+        ("value: 7000, days_to_close: 4", "value: 0, days_to_close: 4", ["stages[1]", "value", "> 0"]),
+        ("days_to_close: 1", "days_to_close: 9", ["stages[2]", "days_to_close", "not increase"]),
+        ("days_to_close: 6", "days_to_close: -1", ["stages[0]", "days_to_close", ">= 0"]),
+        ("name: proposal", "name: lead", ["stages", "repeats", "lead"]),
+        ("name: lead", "name: clicks", ["stages[0]", "name", "ad_performance column"]),
+        ("name: lead", "name: Lead Form", ["stages[0]", "name", "lower_snake_case"]),
+        ("days_to_close: 4}", "days_to_close: 4, stage_owner: Bob}", ["stages[1]", "unknown field", "stage_owner"]),
+        ("currency: AED", "currency: dirham", ["pipeline", "currency", "ISO 4217"]),
+        ("currency: AED", "currency: AED\n        half_life_days: 0", ["pipeline", "half_life_days", "> 0"]),
+        ("currency: AED", "currency: AED\n        blend: {kind: cubic}", ["blend", "kind", "sigmoid"]),
+        ("currency: AED", "currency: AED\n        blend: {start_hours: 48, full_hours: 6}", ["blend", "start_hours"]),
+        ("currency: AED", "currency: AED\n        cycle: 6", ["pipeline", "unknown field", "cycle"]),
+    ],
+)
+def test_pipeline_errors_name_file_client_stage_and_field(tmp_path, old, new, needles):
+    assert old in PIPELINE
+    with pytest.raises(RegistryError) as err:
+        load_registry(write(tmp_path, PIPELINE.replace(old, new, 1)))
+    message = str(err.value)
+    for needle in ["clients.yaml", "'Acme'", "decisions: pipeline", *needles]:
+        assert needle in message, (needle, message)
+
+
+def test_pipeline_needs_stages_and_a_mapping():
+    with pytest.raises(DecisionSettingsError, match="non-empty list of stages"):
+        parse_decisions({"pipeline": {"stages": []}}, "x")
+    with pytest.raises(DecisionSettingsError, match="pipeline: expected a mapping"):
+        parse_decisions({"pipeline": "7000 AED"}, "x")
