@@ -19,6 +19,8 @@ fixed alpha 0.05 at every look. A look every 6 hours for 30 days (``--looks 120 
     split into looks by hypergeometric thinning; VIF per pair by cross-fitted empirical null over the other tests'
     within-test z-scores (never the pair itself). Bar: false-winner rate <= 5 %.
 (d) Hillstrom e-mail test: conversion Mens > Womens > No E-Mail found by the fixed test with Holm and by ours.
+(e) Speed: one look (``decide_look``) on 1,000 two-variant experiments with the previous look's stored state
+    (``decide_1000_experiments_seconds``, bar <= 2 s), beside the same look with every earlier look replayed.
 
 A full run exits 1 when a bar fails; ``--quick`` (CI) uses fewer simulations and the first 120 Upworthy pairs and only
 reports. A missing data file skips its part ("skipped: <path> absent"); its bar is then not judged.
@@ -37,6 +39,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 from aa_parts import real_data, simulated  # noqa: E402
+from aa_parts.decision_speed import decision_speed  # noqa: E402
 
 SHARED_DATA = HERE.parents[1] / "shared" / "data"  # ../shared/data beside the checkout
 DEFAULT_UPWORTHY = SHARED_DATA / "upworthy_exploratory" / "upworthy_exploratory_packages.parquet"
@@ -46,6 +49,8 @@ ENGINE_CHECK, QUICK_ENGINE_CHECK = 40, 10
 QUICK_PAIRS = 120
 RATIO_BAR = 1.6
 FALSE_WINNER_BAR = 0.05
+EXPERIMENTS, QUICK_EXPERIMENTS = 1000, 200
+SPEED_BAR = 2.0  # seconds for one look on a 1,000-experiment client
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -107,6 +112,9 @@ def run(args: argparse.Namespace) -> dict:
         r["hillstrom_ordering_found"] = None
     r["hillstrom"] = hs
     r["seconds"]["hillstrom"] = round(time.perf_counter() - t0, 1)
+    speed = decision_speed(QUICK_EXPERIMENTS if args.quick else EXPERIMENTS)
+    r["decision_speed"] = speed
+    r["decide_1000_experiments_seconds"] = speed["seconds"] * 1000 / speed["experiments"]
     r["bars"] = bars(r)
     r["all_passed"] = all(b["pass"] is not False for b in r["bars"])
     return r
@@ -124,6 +132,8 @@ def bars(r: dict) -> list[dict]:
         ("sample-size ratio for 80 % power (10 % lift)", ratio, f"<= {RATIO_BAR}",
          ratio is not None and ratio <= RATIO_BAR),
         ("Hillstrom ordering found", r["hillstrom_ordering_found"], "true", r["hillstrom_ordering_found"]),
+        ("one look on a 1,000-experiment client (s)", r["decide_1000_experiments_seconds"], f"<= {SPEED_BAR}",
+         r["decide_1000_experiments_seconds"] <= SPEED_BAR),
     ]  # fmt: skip
     return [{"bar": n, "value": v, "target": t, "pass": None if ok is None else bool(ok)} for n, v, t, ok in rows]
 
@@ -190,6 +200,12 @@ def show(r: dict) -> None:
                 f"p {p['p_value']:.2g}  Holm {p['p_holm']:.2g}  sequential rejected {p['sequential_rejected']} "
                 f"(first at look {p['sequential_first_look']})"
             )
+    sp = r["decision_speed"]
+    print(
+        f"(e) one look on {sp['experiments']:,} experiments with stored state: {sp['seconds']:.2f} s "
+        f"({r['decide_1000_experiments_seconds']:.2f} s per 1,000); with every earlier look replayed instead: "
+        f"{sp['replay_seconds']:.2f} s ({sp['speedup_vs_replay']:g}x)"
+    )
     for b in r["bars"]:
         mark = "skip" if b["pass"] is None else ("PASS" if b["pass"] else "FAIL")
         print(f"{mark}  {b['bar']}: {b['value']} (target {b['target']})")

@@ -65,6 +65,7 @@ TENANT_CHECKED = {
     "creatives", "influencers", "traffic_sources", "conversion_events", "attributed_conversions",
     "pattern_posteriors", "test_recommendations", "cross_hashtag_patterns", "competitor_hashtag_strategy",
     "client_overview", "ad_performance", "ad_alerts", "experiment_decisions", "experiment_variants",
+    "budget_plans", "budget_ledger", "fatigue_signals", "blended_scores",
 }  # fmt: skip
 
 
@@ -82,6 +83,7 @@ def test_every_client_partitioned_output_has_a_blocking_tenant_check(monkeypatch
         spec = specs[(asset, "tenant_isolation")]
         assert spec.blocking and spec.description, asset
     assert specs[("experiment_decisions", "decision_validity")].blocking
+    assert specs[("budget_ledger", "within_limits")].blocking
     for asset in (
         "tiktok_videos", "bucket_videos", "video_features", "creatives", "influencers", "conversion_events",
         "ad_performance",

@@ -97,7 +97,9 @@ def test_aa_benchmark_quick_reports_every_bar():
     assert out.returncode == 0, out.stderr[-2000:]  # quick only reports; a mismatch with compare_variants raises
     report = json.loads(out.stdout)
     bars = {b["bar"]: b for b in report["bars"]}
-    assert len(bars) == 4 and all(set(b) == {"bar", "value", "target", "pass"} for b in bars.values())
+    assert len(bars) == 5 and all(set(b) == {"bar", "value", "target", "pass"} for b in bars.values())
+    speed = report["decision_speed"]
+    assert speed["experiments"] == 200 and speed["speedup_vs_replay"] > 1  # timing reported, not judged in CI
     # 300 quick simulations: MC SE about 1.3 points at 5 %, so the ranges are loose; the naive test peeks 120 times
     assert 0.0 <= report["aa_false_winner_rate"] <= 0.09 and 0.0 < report["aa_mc_se"] < 0.02
     assert report["aa_overdispersed_false_winner_rate"] <= 0.10

@@ -45,6 +45,7 @@ def demo_resources(home: Path, seed: int, scale: float) -> dict[str, Any]:
     from optimizer_pipeline.lib.registry.clients import SAMPLE_CLIENTS_FILE
     from optimizer_pipeline.resources.ads import AdInbox
     from optimizer_pipeline.resources.alerts import AlertNotifier
+    from optimizer_pipeline.resources.budgets import BudgetExecutor
     from optimizer_pipeline.resources.inbox import ConversionInbox
     from optimizer_pipeline.resources.registry import ClientRegistry
     from optimizer_pipeline.resources.tiktok import SampleTikTokSource
@@ -58,6 +59,7 @@ def demo_resources(home: Path, seed: int, scale: float) -> dict[str, Any]:
             "inbox": ConversionInbox(home=str(home), settle_seconds=0.0),
             "ad_inbox": AdInbox(home=str(home), settle_seconds=0.0),
             "notifier": AlertNotifier(),  # alerts only in the log: the demo never posts to a real channel
+            "executor": BudgetExecutor(home=str(home)),  # dry run, whatever OPTIMIZER_BUDGET_MODE says
         },
     )
 
@@ -84,6 +86,7 @@ def run_demo(home: Path, seed: int, scale: float = 1.0, say: Callable[[str], Non
 def _run_demo(home: Path, seed: int, scale: float, say: Callable[[str], None]) -> pd.DataFrame:
     import dagster as dg
 
+    from optimizer_pipeline.cli.budget_demo import run_budget_demo
     from optimizer_pipeline.cli.decisions_demo import run_decisions_demo
     from optimizer_pipeline.cli.materialize import RunLog, automation_tick, run_job, run_until_settled
     from optimizer_pipeline.cli.sensor_state import settle_sensor_cursors, store_automation_cursor
@@ -127,6 +130,7 @@ def _run_demo(home: Path, seed: int, scale: float, say: Callable[[str], None]) -
             instance, home, registry=registry, client=SAMPLE_CLIENT, seed=seed, defs=defs, log=log
         )
         run_until_settled(defs, instance, log, on_run=on_run)
+        budgets = run_budget_demo(instance, home, client=SAMPLE_CLIENT, defs=defs, log=log)
         store_automation_cursor(defs, instance, log.cursor)
         sensors = settle_sensor_cursors(defs, instance, SETTLED_SENSORS)
     summary = bucket_summary(log.metadata)
@@ -144,6 +148,7 @@ def _run_demo(home: Path, seed: int, scale: float, say: Callable[[str], None]) -
         say(f"\nRecovery of the sample corpus's planted effects: {recovery.summary()}")
     say(f"\n{testloop}")
     say(f"\n{decisions}")
+    say(f"\n{budgets}")
     return summary
 
 

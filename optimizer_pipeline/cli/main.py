@@ -39,6 +39,13 @@ def main(argv: list[str] | None = None) -> int:
     decide.add_argument("--experiment", default=None, help="print only this experiment's decision")
     decide.add_argument("--at", default=None, help="the look's time, ISO 8601 (default: now; without offset: UTC)")
 
+    budget = sub.add_parser("budget", help="budget plans and the SafeExecutor's ledger")
+    budget_sub = budget.add_subparsers(dest="budget_command", required=True)
+    rollback = budget_sub.add_parser("rollback", help="revert a budget plan through the same limits (one step)")
+    rollback.add_argument("--client", required=True, help="client slug, e.g. glowfuel")
+    rollback.add_argument("--plan", required=True, help="plan id (budget_plans.plan_id, e.g. bp-1a2b...)")
+    rollback.add_argument("--at", default=None, help="the executor's clock, ISO 8601 (default: now)")
+
     args = parser.parse_args(argv)
     if args.command == "demo":
         from optimizer_pipeline.cli.demo import DEFAULT_HOME, run_demo
@@ -56,6 +63,11 @@ def main(argv: list[str] | None = None) -> int:
         from optimizer_pipeline.defs.decisions.experiment_decisions import parse_look
 
         return run_decide(args.client, parse_look(args.at) if args.at else None, args.experiment)
+    if args.command == "budget" and args.budget_command == "rollback":
+        from optimizer_pipeline.cli.budget_demo import rollback as run_rollback
+        from optimizer_pipeline.defs.decisions.experiment_decisions import parse_look
+
+        return run_rollback(args.client, args.plan, parse_look(args.at) if args.at else None)
     parser.error("unknown command")
     return 2
 

@@ -106,6 +106,12 @@ DECISION_VALIDITY = Invariant(
     "Every look decides each running experiment exactly once, with a known decision, a winner exactly when it "
     "promotes, the lift inside its repeated interval and a confidence in [0, 1] (or none).",
 )
+WITHIN_LIMITS = Invariant(
+    "within_limits",
+    _ERROR,
+    "Re-checked from the budget ledger alone: at most 15 calls per rolling hour and 100 per 24 h per ad account and "
+    "per ad set, and no ad set's budget moved more than 20 % within 6 h or 50 % within 24 h.",
+)
 BEATS_BASELINE = Invariant(
     "beats_baseline",
     _WARN,

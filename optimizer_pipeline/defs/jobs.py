@@ -50,6 +50,13 @@ testloop_setup_job = dg.define_asset_job(
     description="One client's creatives, influencer roster and traffic sources (UTM links) from its registry files.",
 )
 
+actions_job = dg.define_asset_job(
+    name="actions_job",
+    selection=dg.AssetSelection.assets("budget_plans", "fatigue_signals", "blended_scores"),
+    description="One client's budget plans from its decisions, fatigue signals and blended scores from its ad "
+    "metrics (run by automation).",
+)
+
 #: The jobs that run what automation requests, in the order a key is looked up (first job that selects it wins);
 #: ``conversion_loop_job`` (by name) covers attributed_conversions, pattern_posteriors and test_recommendations,
 #: ``ad_metrics_job`` (``defs/decisions/ad_inbox.py``) covers ad_alerts.
@@ -61,4 +68,5 @@ AUTOMATION_JOB_NAMES = (
     "testloop_setup_job",
     "conversion_loop_job",
     "ad_metrics_job",
+    "actions_job",
 )

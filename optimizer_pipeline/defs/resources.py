@@ -19,6 +19,7 @@ from optimizer_pipeline.lib.registry.clients import SAMPLE_CLIENTS_FILE
 from optimizer_pipeline.lib.sample.design import SAMPLE_HASHTAGS
 from optimizer_pipeline.resources.ads import AdInbox, MetaAdsSource
 from optimizer_pipeline.resources.alerts import AlertNotifier
+from optimizer_pipeline.resources.budgets import BudgetExecutor
 from optimizer_pipeline.resources.features import (
     AnthropicCreativeLabeler,
     CreativeLabeler,
@@ -159,5 +160,9 @@ def build_resources(home: str | None = None, overrides: Mapping[str, Any] | None
             )
         ),
         "notifier": AlertNotifier(**_configured(AlertNotifier, webhook_url="OPTIMIZER_ALERT_WEBHOOK_URL")),
+        "executor": BudgetExecutor(
+            home=home,
+            **_configured(BudgetExecutor, mode="OPTIMIZER_BUDGET_MODE", daily_ceiling="OPTIMIZER_BUDGET_DAILY_CEILING"),
+        ),
         **(overrides or {}),
     }

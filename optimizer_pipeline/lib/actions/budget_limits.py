@@ -36,6 +36,7 @@ APPLIED_STATUSES: tuple[str, ...] = ("executed", "rolled_back")
 #: Limit name → the words used in explanations.
 LIMIT_WORDS: dict[str, str] = {
     "": "no limit",
+    "min_step": "the smallest worthwhile move (the caps leave less now)",
     "rate_hour_account": "the 15-changes-per-hour limit of the account",
     "rate_hour_adset": "the 15-changes-per-hour limit of the ad set",
     "rate_day_account": "the 100-changes-per-day limit of the account",
@@ -64,6 +65,9 @@ class BudgetLimits:
     jitter_seconds: tuple[float, float] = (3.0, 18.0)
     daily_ceiling: float = math.inf  # per account, in currency units; overridden by account_ceilings
     account_ceilings: Mapping[str, float] = field(default_factory=dict)
+    #: A move of less than this share of the budget that does not finish its step is deferred, not sent: a call that
+    #: changes (almost) nothing, or moves away from the target because the caps leave only fuzz, spends a change.
+    min_step: float = 0.01
 
     def __post_init__(self) -> None:
         for name in ("changes_per_hour", "changes_per_day"):
@@ -72,6 +76,8 @@ class BudgetLimits:
         for name in ("velocity_6h", "velocity_24h"):
             if not 0 < getattr(self, name) < 1:
                 raise BudgetLimitError(f"{name} must be in (0, 1), got {getattr(self, name)!r}")
+        if not 0 <= self.min_step < self.velocity_6h:
+            raise BudgetLimitError(f"min_step must be in [0, velocity_6h), got {self.min_step!r}")
         if not 0 <= self.fuzz < self.velocity_6h:
             raise BudgetLimitError(f"fuzz must be in [0, velocity_6h), got {self.fuzz!r}")
         low, high = self.jitter_seconds

@@ -205,3 +205,63 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "item"):
         return value.item()
     return value
+
+
+#: Columns of the ``budget_plans`` table: one row per plan, nested parts as JSON so a plan round-trips exactly.
+PLAN_COLUMNS: tuple[str, ...] = (
+    "plan_id", "client", "experiment_id", "look_at", "decided_at", "winner", "status", "reason", "explanation",
+    "confidence", "metrics", "accounts", "before", "steps",
+)  # fmt: skip
+
+
+def plan_record(plan: BudgetPlan) -> dict[str, Any]:
+    """One ``budget_plans`` row: scalars as they are, accounts / before / steps as JSON."""
+    steps = [
+        {"index": s.index, "not_before": pd.Timestamp(s.not_before).isoformat(), "share": s.share, "targets": s.targets}
+        for s in plan.steps
+    ]
+    return {
+        **{k: getattr(plan, k) for k in PLAN_COLUMNS[:11]},
+        "accounts": json.dumps(dict(plan.accounts), sort_keys=True),
+        "before": json.dumps(dict(plan.before), sort_keys=True),
+        "steps": json.dumps(steps, sort_keys=True),
+    }
+
+
+def plan_from_record(record: Mapping[str, Any]) -> BudgetPlan:
+    """The :class:`BudgetPlan` a ``budget_plans`` row stores (inverse of :func:`plan_record`)."""
+    steps = tuple(
+        PlanStep(
+            int(s["index"]),
+            pd.Timestamp(s["not_before"]).to_pydatetime(),
+            float(s["share"]),
+            {k: float(v) for k, v in s["targets"].items()},
+        )
+        for s in json.loads(str(record["steps"]))
+    )
+    return BudgetPlan(
+        **{k: record[k] for k in PLAN_COLUMNS[:9]},
+        confidence=float(record["confidence"]),
+        metrics=str(record["metrics"]),
+        accounts=json.loads(str(record["accounts"])),
+        before={k: float(v) for k, v in json.loads(str(record["before"])).items()},
+        steps=steps,
+    )
+
+
+def adsets_from_spend(ad_rows: pd.DataFrame, account_id: str, before: Any) -> list[AdSetState]:
+    """Ad set states when the platform's budgets cannot be read (export files carry none): an ad set's daily budget
+    is taken as its newest day's spend before ``before`` (a date), its learning stage as unknown ("SUCCESS": export
+    files do not say). Only for dry runs: live mode reads budgets and learning stages from the platform."""
+    rows = ad_rows.dropna(subset=["adset_id"])
+    days = pd.to_datetime(rows["date"]).dt.date
+    rows = rows[(days < before).to_numpy()].assign(day=days[(days < before).to_numpy()])
+    if rows.empty:
+        return []
+    per_day = rows.groupby(["adset_id", "day"])["spend"].sum().reset_index()
+    newest = per_day.sort_values("day").groupby("adset_id").tail(1)
+    return [
+        AdSetState(str(a), account_id, round(float(s), 2))
+        for a, s in zip(newest["adset_id"], newest["spend"], strict=True)
+        if float(s) > 0
+    ]

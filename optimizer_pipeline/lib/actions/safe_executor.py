@@ -233,6 +233,11 @@ class SafeExecutor:
         value, limit = allow.clip(wanted)
         if not (exact and value == wanted):
             value = self._fuzzed(value, allow, cur) if not allow.blocked else None
+        finishes = value is not None and abs(value - wanted) <= abs(round(self.limits.fuzz * wanted))
+        small = value is not None and abs(value - cur) < self.limits.min_step * cur and not finishes
+        backwards = value is not None and (value - cur) * (wanted - cur) < 0
+        if value is not None and (small or backwards) and not allow.blocked:
+            value, limit = None, limit or "min_step"
         if value is None or value == cur:
             limit = allow.blocked or limit or "fuzz"
             ledger.append([row | {"limit": limit, "explanation": explain(current, target, current, limit)}])

@@ -178,8 +178,9 @@ def generate_ad_account(
     campaign_id: str = "sample-tests",
 ) -> pd.DataFrame:
     """Canonical ``ad_performance`` rows (no derived metrics), one per ad of ``experiments`` and day of
-    ``[start, start + days)``, sorted by ad id and date (module docstring for the model). The ad set id is the
-    experiment id; the ad name is ``"<experiment id> / <variant>"``."""
+    ``[start, start + days)``, sorted by ad id and date (module docstring for the model). Each arm runs in its own ad
+    set, ``"<experiment id>--<variant>"`` (as a platform A/B test splits ad sets, so budgets can move between arms);
+    the ad name is ``"<experiment id> / <variant>"``."""
     _check_arguments(experiments, days, planted)
     sigma = day_noise_sigma(ctr_vif, daily_impressions)
     dates = [start + timedelta(days=i) for i in range(days)]
@@ -222,7 +223,7 @@ def _experiment_rows(
                     "ad_id": ad,
                     "date": day,
                     "ad_name": f"{exp.id} / {variant}",
-                    "adset_id": exp.id,
+                    "adset_id": f"{exp.id}--{variant}",
                     "campaign_id": campaign_id,
                     **_ad_day(int(n), arm, cpm, frequency, sigma, _rng(seed, ad, _STREAM_AD_DAY, day.toordinal())),
                 }

@@ -1,11 +1,11 @@
 """Experiment decisions: every decision kind from a constructed case, stickiness and reversal, replay determinism,
-the four sample experiments with synthetic counts, and the time of one look on a 1,000-experiment client."""
+the four sample experiments with synthetic counts (the time of one look on a 1,000-experiment client is measured by
+``benchmarks/aa.py``, part e)."""
 
 from __future__ import annotations
 
 import json
 import math
-import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -290,26 +290,3 @@ def test_non_running_experiments_get_no_row_and_bad_input_raises() -> None:
     first = decide_look([exp], data, START + timedelta(days=2), VIF1).decisions
     with pytest.raises(DecisionInputError, match="not after its previous look"):
         decide_look([exp], data, START + timedelta(days=2), VIF1, first)
-
-
-def test_time_of_one_look_on_a_1000_experiment_client() -> None:
-    n, days = 1000, 10
-    doc = {"experiments": [{"id": f"e{i}", "hypothesis": "h", "primary_metric": "ctr", "status": "running",
-                            "start": "2026-11-01T00:00:00Z", "variants": [
-                                {"name": "control", "ad_ids": [f"a{i}c"], "control": True},
-                                {"name": "b", "ad_ids": [f"a{i}b"]}]} for i in range(n)]}  # fmt: skip
-    exps = parse_experiments(doc, "bench")
-    rng = np.random.default_rng(0)
-    ads = np.repeat([f"a{i}{s}" for i in range(n) for s in "cb"], days)
-    imp = rng.poisson(5000, size=ads.size)
-    clicks = rng.binomial(imp, 0.015)
-    data = pd.DataFrame({"ad_id": ads, "date": np.tile([date(2026, 11, 1) + timedelta(days=d) for d in range(days)],
-                         2 * n), "impressions": imp, "clicks": clicks, "spend": imp * 0.01,
-                         "conversions": rng.binomial(clicks, 0.03), "revenue": 0.0})  # fmt: skip
-    vif = VifEstimate(1.5, "between_day", 100, "bench", 1.5)
-    previous = decide_look(exps, data, START + timedelta(days=days - 1), vif).decisions
-    t0 = time.perf_counter()
-    res = decide_look(exps, data, START + timedelta(days=days), vif, previous)
-    elapsed = time.perf_counter() - t0
-    print(f"decide_look on {n} two-variant experiments with stored state: {elapsed:.2f} s")
-    assert len(res.decisions) == n
