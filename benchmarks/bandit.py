@@ -13,20 +13,32 @@
     README).
     True rate per arm = observed CTR. Each policy allocates the test's total impressions in batches (``--batch``,
     default 100) with Bernoulli clicks at the true rates and updates after every batch. Regret is the expected
-    (pseudo-)regret sum(n_arm * (p_best - p_arm)); the oracle gets total impressions * p_best clicks.
-    ``regret_pct_of_oracle`` = 100 * regret / oracle clicks (bar < 15 %). ``clicks_lost_vs_equal_split_pct`` =
-    100 * (regret / equal-split regret - 1): negative means fewer clicks lost than a fixed equal split
-    (bar <= -30 %, i.e. at least 30 % fewer lost; the issue expects 30-50 %). Our sampler uses an empirical-Bayes
-    prior fitted (``fit_prior``) on the packages of the excluded weeks, which are never replayed (if the file has
-    none, on all replayed packages, which is a small leak; noted in the output). ``ours_uniform_prior`` uses
-    Beta(1, 1) like MABWiser. MABWiser ThompsonSampling runs on the first ``--mab-tests`` tests only (it is slow);
-    ours runs on that subset too for a like-for-like row. epsilon-greedy (eps = 0.1, untried arms first).
+    (pseudo-)regret sum(n_arm * (p_best - p_arm)); the oracle gets total impressions * p_best clicks. Every policy is
+    replayed on the same tests from the same seed.
+    ``regret_pct_of_oracle`` = 100 * regret / oracle clicks of *ours* (bars < 15 %, <= epsilon-greedy's, <=
+    MABWiser's). ``clicks_lost_vs_equal_split_pct`` = 100 * (regret / equal-split regret - 1): negative means fewer
+    clicks lost than a fixed equal split (bar <= -30 %). Ours (``thompson_reshaped_eb_prior``) is
+    ``optimizer_pipeline.lib.testloop.batch_thompson.BatchThompson``: Thompson sampling with an empirical-Bayes prior
+    fitted (``fit_prior``) on the packages of the excluded weeks, which are never replayed (if the file has none, on
+    all replayed packages, a small leak noted in the output), and posterior reshaping (Chapelle & Li 2011) whose
+    sharpness is cross-fitted: tests alternate between two folds, and each fold uses the sharpness (grid
+    ``SHARPNESS_GRID``) with the least regret on the *other* fold (from another seed). Also shown: the plain sampler
+    (``ThompsonSampler``) with that prior and with Beta(1, 1), discounted Thompson sampling (gamma 0.99 per batch;
+    on stationary tests it only adds exploration), epsilon-greedy (eps = 0.1, untried arms first; top-level
+    ``epsilon_greedy_regret_pct_of_oracle``) and MABWiser ThompsonSampling (Beta(1, 1); top-level
+    ``mabwiser_regret_pct_of_oracle``) on the first ``--mab-tests`` tests (default all; quick 20), with ours on the
+    same subset.
 (c) Off-policy estimate on the Open Bandit Dataset sample (``random`` logs, known propensities): per campaign the
     first half of the log (by timestamp) gives Thompson posteriors per item; on the second half the IPS and
     self-normalised IPS click rate of (i) the Thompson policy (pi(a) = P(a is best), 100,000 draws), (ii) the
     recommender (``recommend``'s budget split over its top 10 items) and (iii) the greedy policy (argmax posterior
     mean) are compared with the logged random policy's CTR. Slots are treated as
     independent impressions (propensity = per-slot probability of the item).
+(d) Drifting CTRs (creative fatigue), report only: 4 arms per run drawn like one Upworthy test (level from the
+    prior, arms around it with the within-test Beta strength fitted on the replayed tests), the best arm's CTR falls
+    linearly by 30 % over 100,000 impressions (batches of 500); stationary vs discounted (gamma 0.99 per batch)
+    Thompson sampling, regret % of the moving oracle (``drift_regret_pct_stationary``,
+    ``drift_regret_pct_discounted``) and the paired difference +- its Monte-Carlo SE.
 """
 
 from __future__ import annotations
@@ -39,9 +51,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import optimize, stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from optimizer_pipeline.lib.testloop.batch_thompson import BatchThompson
 from optimizer_pipeline.lib.testloop.prior import BetaPrior, fit_prior
 from optimizer_pipeline.lib.testloop.thompson import ThompsonSampler, recommend
 
@@ -53,6 +67,13 @@ DECISION_BAR_US = 100.0
 REGRET_BAR_PCT = 15.0
 LOST_VS_EQUAL_BAR_PCT = -30.0
 RECOMMEND_TOP = 10
+SHARPNESS_GRID = (1.0, 4.0, 8.0, 16.0)  # posterior reshaping kappa, cross-fitted across tests
+STATIONARY_DISCOUNT = 0.99  # discounted TS on the (stationary) replay, for the record
+DRIFT_ARMS = 4
+DRIFT_HORIZON = 100_000
+DRIFT_BATCH = 500
+DRIFT_DECAY = 0.3  # best arm's CTR falls 30 % over the horizon (creative fatigue)
+DRIFT_DISCOUNT = 0.99  # per batch: memory about 100 batches (half the horizon)
 
 
 def _mabwiser():
@@ -191,7 +212,45 @@ def _mabwiser_run(p, total, rng, batch, mw):
     return regret
 
 
-def upworthy_replay(path: Path, quick: bool, batch: int, mab_tests: int, seed: int = 0) -> dict:
+def _batch_thompson_run(p, total, rng, a0, b0, batch, sharpness=1.0, discount=1.0):
+    sampler = BatchThompson(len(p), a0, b0, sharpness=sharpness, discount=discount, seed=rng)
+    regret, pmax, left = 0.0, p.max(), total
+    while left > 0:
+        m = min(batch, left)
+        cnt = sampler.allocate(m)
+        clk = rng.binomial(cnt, p)
+        sampler.update(clk, cnt - clk)
+        regret += float(cnt @ (pmax - p))
+        left -= m
+    return regret
+
+
+def _replay(tests, run, seed: int) -> float:
+    """Total regret of one policy over ``tests``; every policy starts from the same seed (common random numbers)."""
+    rng = np.random.default_rng(seed)
+    return sum(run(p, t, rng) for p, t in tests)
+
+
+def _cross_fitted_sharpness(tests, prior: BetaPrior, batch: int, seed: int) -> tuple[list[float], list[dict]]:
+    """Per test, the sharpness picked on the *other* fold (tests alternately in folds 0/1; grid SHARPNESS_GRID)."""
+    folds = [tests[0::2], tests[1::2]]
+    picks, grids = [], []
+    for f in (0, 1):
+        other = folds[1 - f]
+        o = sum(t * p.max() for p, t in other)
+        grid = {
+            kappa: 100
+            * _replay(other, lambda p, t, r, k=kappa: _batch_thompson_run(p, t, r, prior.alpha, prior.beta, batch, k),
+                      seed)
+            / o
+            for kappa in SHARPNESS_GRID
+        }  # fmt: skip
+        picks.append(min(grid, key=grid.get))
+        grids.append({str(k): v for k, v in grid.items()})
+    return [picks[i % 2] for i in range(len(tests))], grids
+
+
+def upworthy_replay(path: Path, quick: bool, batch: int, mab_tests: int | None, seed: int = 0) -> dict:
     tests, kept, excluded = load_upworthy(path)
     n_all = len(tests)
     if quick:
@@ -202,16 +261,31 @@ def upworthy_replay(path: Path, quick: bool, batch: int, mab_tests: int, seed: i
     else:
         prior = fit_prior(kept["impressions"].to_numpy(), kept["clicks"].to_numpy())
         prior_note = "no excluded-week packages: fitted on the replayed packages (small leak)"
+    a0, b0 = prior.alpha, prior.beta
+    res = {"tests": len(tests), "tests_available": n_all, "impressions": int(sum(t for _, t in tests))}
+    res["prior"] = {"alpha": a0, "beta": b0, "method": prior.method, "note": prior_note}
+    counts = [(g["impressions"].to_numpy(), g["clicks"].to_numpy()) for _, g in kept.groupby("clickability_test_id")]
+    res["within_test_strength"] = within_test_strength([c for c in counts if len(c[0]) >= 2])
+    t0 = time.perf_counter()
+    kappas, grids = _cross_fitted_sharpness(tests, prior, batch, seed + 1)
+    res["sharpness"] = {"grid": list(SHARPNESS_GRID), "picked_per_fold": [kappas[0], kappas[min(1, len(kappas) - 1)]],
+                        "fit_regret_pct_per_fold": grids, "seconds": time.perf_counter() - t0}  # fmt: skip
+    kappa_of = {id(p): k for (p, _), k in zip(tests, kappas, strict=True)}
+
+    def reshaped(p, t, r):
+        return _batch_thompson_run(p, t, r, a0, b0, batch, kappa_of[id(p)])
+
+    runs = {
+        "thompson_reshaped_eb_prior": reshaped,
+        "thompson_ours_eb_prior": lambda p, t, r: _thompson_run(p, t, r, a0, b0, batch),
+        "thompson_ours_uniform_prior": lambda p, t, r: _thompson_run(p, t, r, 1.0, 1.0, batch),
+        f"thompson_discounted_{STATIONARY_DISCOUNT}_eb_prior": lambda p, t, r: _batch_thompson_run(
+            p, t, r, a0, b0, batch, 1.0, STATIONARY_DISCOUNT
+        ),
+        "epsilon_greedy_0.1": lambda p, t, r: _egreedy_run(p, t, r, 0.1, batch),
+    }
     oracle = sum(t * p.max() for p, t in tests)
     equal = sum(t * (p.max() - p.mean()) for p, t in tests)
-    rng = np.random.default_rng(seed)
-    res = {"tests": len(tests), "tests_available": n_all, "impressions": int(sum(t for _, t in tests))}
-    res["prior"] = {"alpha": prior.alpha, "beta": prior.beta, "method": prior.method, "note": prior_note}
-    t0 = time.perf_counter()
-    ours = sum(_thompson_run(p, t, rng, prior.alpha, prior.beta, batch) for p, t in tests)
-    res["ours_seconds"] = time.perf_counter() - t0
-    uni = sum(_thompson_run(p, t, rng, 1.0, 1.0, batch) for p, t in tests)
-    eg = sum(_egreedy_run(p, t, rng, 0.1, batch) for p, t in tests)
 
     def row(regret, o=oracle, e=equal):
         return {
@@ -219,31 +293,98 @@ def upworthy_replay(path: Path, quick: bool, batch: int, mab_tests: int, seed: i
             "clicks_lost_vs_equal_split_pct": 100 * (regret / e - 1),
         }
 
-    res["policies"] = {
-        "thompson_ours_eb_prior": row(ours),
-        "thompson_ours_uniform_prior": row(uni),
-        "epsilon_greedy_0.1": row(eg),
-        "equal_split": row(equal),
-    }
+    res["policies"] = {}
+    for name, run in runs.items():
+        t0 = time.perf_counter()
+        res["policies"][name] = {**row(_replay(tests, run, seed)), "seconds": time.perf_counter() - t0}
+    res["ours_seconds"] = res["policies"]["thompson_reshaped_eb_prior"]["seconds"]
+    res["policies"]["equal_split"] = row(equal)
     mw = _mabwiser()
     if mw is None:
         res["mabwiser_note"] = "mabwiser not installed: comparison skipped (pip install mabwiser)"
     else:
-        sub = tests[: min(mab_tests, len(tests))]
+        sub = tests if mab_tests is None else tests[: min(mab_tests, len(tests))]
         o_sub = sum(t * p.max() for p, t in sub)
         e_sub = sum(t * (p.max() - p.mean()) for p, t in sub)
-        t0 = time.perf_counter()
-        mreg = sum(_mabwiser_run(p, t, rng, batch, mw) for p, t in sub)
-        secs = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        oreg = sum(_thompson_run(p, t, rng, 1.0, 1.0, batch) for p, t in sub)
-        osecs = time.perf_counter() - t0
-        res["mabwiser_subset"] = {
-            "tests": len(sub),
-            "mabwiser_thompson": {**row(mreg, o_sub, e_sub), "seconds": secs},
-            "thompson_ours_uniform_prior": {**row(oreg, o_sub, e_sub), "seconds": osecs},
-        }
+        res["mabwiser_subset"] = {"tests": len(sub)}
+        for name, run in (
+            ("mabwiser_thompson", lambda p, t, r: _mabwiser_run(p, t, r, batch, mw)),
+            ("thompson_reshaped_eb_prior", reshaped),
+            ("thompson_ours_uniform_prior", runs["thompson_ours_uniform_prior"]),
+        ):
+            if len(sub) == len(tests) and name in res["policies"]:  # same tests, same seed: the same replay
+                res["mabwiser_subset"][name] = res["policies"][name]
+                continue
+            t0 = time.perf_counter()
+            res["mabwiser_subset"][name] = {**row(_replay(sub, run, seed), o_sub, e_sub),
+                                            "seconds": time.perf_counter() - t0}  # fmt: skip
     return res
+
+
+# ------------------------------------------------------------------------------------------------ (d) drifting CTRs
+
+
+def drift_simulation(quick: bool, prior: tuple[float, float], within_strength: float, seed: int = 0) -> dict:
+    """Creative fatigue: the best arm's CTR decays linearly by DRIFT_DECAY over the horizon, the others stay put.
+
+    Per run: a test level m from the prior, DRIFT_ARMS rates from Beta(m s, (1 - m) s) with s the within-test
+    strength fitted on the Upworthy tests (arms of one test differ by about 17 % of their level), then the best arm
+    decays; DRIFT_HORIZON impressions in batches of DRIFT_BATCH. Regret is against the moving oracle (best current
+    rate). Both policies use the same rates and seeds; the SE is of the paired per-run difference."""
+    runs = 40 if quick else 200
+    steps = DRIFT_HORIZON // DRIFT_BATCH
+    a0, b0 = prior
+    gen = np.random.default_rng(seed)
+    paths = []
+    for _ in range(runs):
+        m = gen.beta(a0, b0)
+        base = gen.beta(m * within_strength, (1 - m) * within_strength, DRIFT_ARMS)
+        decay = np.ones((steps, DRIFT_ARMS))
+        decay[:, int(base.argmax())] = 1.0 - DRIFT_DECAY * np.arange(steps) / (steps - 1)
+        paths.append(base * decay)
+    out = {
+        "runs": runs,
+        "arms": DRIFT_ARMS,
+        "horizon": DRIFT_HORIZON,
+        "batch": DRIFT_BATCH,
+        "decay_best_arm": DRIFT_DECAY,
+        "within_test_strength": within_strength,
+        "discount": DRIFT_DISCOUNT,
+    }
+    oracle = sum(float(DRIFT_BATCH * p.max(axis=1).sum()) for p in paths)
+    per_run = {}
+    for name, gamma in (("stationary", 1.0), ("discounted", DRIFT_DISCOUNT)):
+        rng = np.random.default_rng(seed + 1)
+        regrets = []
+        for p in paths:
+            sampler = BatchThompson(DRIFT_ARMS, a0, b0, discount=gamma, seed=rng)
+            regret = 0.0
+            for pt in p:
+                cnt = sampler.allocate(DRIFT_BATCH)
+                clk = rng.binomial(cnt, pt)
+                sampler.update(clk, cnt - clk)
+                regret += float(cnt @ (pt.max() - pt))
+            regrets.append(regret)
+        per_run[name] = np.array(regrets)
+        out[f"regret_pct_{name}"] = 100 * per_run[name].sum() / oracle
+    diff = per_run["discounted"] - per_run["stationary"]
+    out["difference_pct"] = 100 * diff.sum() / oracle
+    out["difference_pct_se"] = 100 * float(diff.std(ddof=1)) * np.sqrt(runs) / oracle
+    return out
+
+
+def within_test_strength(tests_counts: list[tuple[np.ndarray, np.ndarray]]) -> float:
+    """MLE of s in p_arm ~ Beta(m s, (1 - m) s), m = the test's pooled CTR (Beta-Binomial, scipy.stats.betabinom)."""
+
+    def nll(log_s: float) -> float:
+        s = np.exp(log_s)
+        tot = 0.0
+        for n, c in tests_counts:
+            m = float(np.clip(c.sum() / n.sum(), 1e-4, 0.5))
+            tot -= float(stats.betabinom.logpmf(c, n, m * s, (1 - m) * s).sum())
+        return tot
+
+    return float(np.exp(optimize.minimize_scalar(nll, bounds=(np.log(10.0), np.log(1e6)), method="bounded").x))
 
 
 # ---------------------------------------------------------------------------------------------------------- (c) OBD
@@ -296,30 +437,46 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--quick", action="store_true", help="first 100 tests, fewer timing calls (CI smoke run)")
     ap.add_argument("--batch", type=int, default=100)
-    ap.add_argument("--mab-tests", type=int, default=None, help="tests replayed with MABWiser (default 100, quick 20)")
+    ap.add_argument("--mab-tests", type=int, default=None, help="tests replayed with MABWiser (default all, quick 20)")
     args = ap.parse_args(argv)
-    mab_tests = args.mab_tests if args.mab_tests is not None else (20 if args.quick else 100)
+    mab_tests = args.mab_tests if args.mab_tests is not None else (20 if args.quick else None)
 
     timing = decision_timing(args.quick)
     replay = upworthy_replay(args.upworthy, args.quick, args.batch, mab_tests)
     ope = obd_ope(args.obd) if args.obd.exists() else {}
+    drift = drift_simulation(
+        args.quick, (replay["prior"]["alpha"], replay["prior"]["beta"]), replay["within_test_strength"]
+    )
 
-    ours_pol = replay["policies"]["thompson_ours_eb_prior"]
+    ours_pol = replay["policies"]["thompson_reshaped_eb_prior"]
+    eg_pct = replay["policies"]["epsilon_greedy_0.1"]["regret_pct_of_oracle"]
+    sub = replay.get("mabwiser_subset")
+    mab_pct = None if sub is None else sub["mabwiser_thompson"]["regret_pct_of_oracle"]
     mab_us = timing["mabwiser_us_per_decision"]
     checks = {
         "decision_us_le_100": bool(timing["ours_us_per_decision"] <= DECISION_BAR_US),
         "faster_than_mabwiser": None if mab_us is None else bool(timing["ours_us_per_decision"] < mab_us),
         "regret_lt_15pct": bool(ours_pol["regret_pct_of_oracle"] < REGRET_BAR_PCT),
         "lost_vs_equal_le_minus_30pct": bool(ours_pol["clicks_lost_vs_equal_split_pct"] <= LOST_VS_EQUAL_BAR_PCT),
+        "regret_le_epsilon_greedy": bool(ours_pol["regret_pct_of_oracle"] <= eg_pct),
+        "regret_le_mabwiser": None
+        if sub is None
+        else bool(sub["thompson_reshaped_eb_prior"]["regret_pct_of_oracle"] <= mab_pct),
     }
     result = {
         "regret_pct_of_oracle": ours_pol["regret_pct_of_oracle"],
         "clicks_lost_vs_equal_split_pct": ours_pol["clicks_lost_vs_equal_split_pct"],
         "ours_us_per_decision": timing["ours_us_per_decision"],
         "mabwiser_us_per_decision": mab_us,
+        "epsilon_greedy_regret_pct_of_oracle": eg_pct,
+        "mabwiser_regret_pct_of_oracle": mab_pct,
+        "mabwiser_tests": None if sub is None else sub["tests"],
+        "drift_regret_pct_discounted": drift["regret_pct_discounted"],
+        "drift_regret_pct_stationary": drift["regret_pct_stationary"],
         "timing": timing,
         "upworthy": replay,
         "obd_ope": ope,
+        "drift": drift,
         "checks": checks,
         "passed": all(v for v in checks.values() if v is not None),
     }
@@ -347,17 +504,23 @@ def main(argv: list[str] | None = None) -> int:
         f"{EXCLUDED_WEEKS[0]}-{EXCLUDED_WEEKS[1]}), {replay['impressions']:,} impressions, batch {args.batch}"
     )
     print(f"    prior Beta({replay['prior']['alpha']:.2f}, {replay['prior']['beta']:.1f}) {replay['prior']['note']}")
+    sh = replay["sharpness"]
+    print(
+        f"    ours = Thompson with the prior + posterior reshaping, sharpness cross-fitted on the other fold of tests: "
+        f"{sh['picked_per_fold']} (grid {sh['grid']}); same seed for every policy"
+    )
     print(f"    {'policy':32s} {'regret % oracle':>16s} {'lost vs equal %':>16s}")
     for name, r in replay["policies"].items():
         print(f"    {name:32s} {r['regret_pct_of_oracle']:16.2f} {r['clicks_lost_vs_equal_split_pct']:16.1f}")
     print(
-        f"    bars (ours, EB prior): regret < 15 %: {mark(checks['regret_lt_15pct'])}; "
-        f"lost vs equal <= -30 %: {mark(checks['lost_vs_equal_le_minus_30pct'])}"
+        f"    bars (ours = thompson_reshaped_eb_prior): regret < 15 %: {mark(checks['regret_lt_15pct'])}; "
+        f"lost vs equal <= -30 %: {mark(checks['lost_vs_equal_le_minus_30pct'])}; "
+        f"regret <= epsilon-greedy: {mark(checks['regret_le_epsilon_greedy'])}; "
+        f"regret <= MABWiser: {mark(checks['regret_le_mabwiser'])}"
     )
-    if "mabwiser_subset" in replay:
-        sub = replay["mabwiser_subset"]
-        print(f"    MABWiser subset ({sub['tests']} tests):")
-        for name in ("mabwiser_thompson", "thompson_ours_uniform_prior"):
+    if sub is not None:
+        print(f"    MABWiser on the same seed ({sub['tests']} tests):")
+        for name in ("mabwiser_thompson", "thompson_reshaped_eb_prior", "thompson_ours_uniform_prior"):
             r = sub[name]
             print(
                 f"    {name:32s} {r['regret_pct_of_oracle']:16.2f} {r['clicks_lost_vs_equal_split_pct']:16.1f}"
@@ -378,6 +541,15 @@ def main(argv: list[str] | None = None) -> int:
             )
     else:
         print(f"(c) Open Bandit Dataset: {args.obd} not found, skipped")
+    print(
+        f"(d) drifting CTRs: {drift['runs']} runs, {drift['arms']} arms, {drift['horizon']:,} impressions, best arm's "
+        f"CTR -{100 * drift['decay_best_arm']:.0f} % over the horizon; regret % of the moving oracle"
+    )
+    print(
+        f"    stationary Thompson {drift['regret_pct_stationary']:.2f}   discounted (gamma {drift['discount']} per "
+        f"batch) {drift['regret_pct_discounted']:.2f}   difference {drift['difference_pct']:+.2f} "
+        f"+- {drift['difference_pct_se']:.2f} (paired SE; report only, no bar)"
+    )
     print("ALL PASS" if result["passed"] else "SOME FAIL")
     return 0 if result["passed"] else 1
 

@@ -25,6 +25,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.slow)
 
 
+@pytest.fixture(autouse=True)
+def _no_defs_state_storage_of_a_closed_instance():
+    """Each test starts without a current defs-state storage. Dagster 1.13's ``DagsterInstance.__enter__`` sets a
+    context variable to the instance's defs-state storage and ``__exit__`` (``dispose``) never resets it, so after a
+    ``with DagsterInstance...`` block the variable points at a storage whose instance may be garbage collected; the
+    next ``load_definitions`` outside an instance then fails with "Attempted to resolve undefined DagsterInstance
+    weakref", depending on GC timing and test order (seen once in CI). Dagster has no public reset, hence the
+    private import."""
+    from dagster._core.storage.defs_state.base import set_defs_state_storage
+
+    with set_defs_state_storage(None):
+        yield
+
+
 @pytest.fixture(scope="session")
 def sample_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A home whose ``sample/`` holds the corpus at TEST_SCALE (read-only for tests: copy before changing)."""

@@ -61,6 +61,19 @@ def test_bandit_benchmark_quick_reports_every_bar():
     assert set(report["obd_ope"]) == {"all", "men", "women"}
     for r in report["obd_ope"].values():
         assert 0 <= r["thompson_snips"] <= 1 and r["rows_eval"] > 0
+    # ours is the reshaped Thompson sampler; the comparators are replayed on the same tests with the same seed
+    assert report["regret_pct_of_oracle"] == pol["thompson_reshaped_eb_prior"]["regret_pct_of_oracle"]
+    assert report["epsilon_greedy_regret_pct_of_oracle"] == pol["epsilon_greedy_0.1"]["regret_pct_of_oracle"]
+    assert 0 < report["epsilon_greedy_regret_pct_of_oracle"] < pol["equal_split"]["regret_pct_of_oracle"]
+    assert {"regret_le_epsilon_greedy", "regret_le_mabwiser"} <= set(report["checks"])
+    assert "mabwiser_regret_pct_of_oracle" in report
+    if report["mabwiser_regret_pct_of_oracle"] is None:
+        assert report["checks"]["regret_le_mabwiser"] is None and "mabwiser_note" in report["upworthy"]
+    else:
+        assert report["mabwiser_regret_pct_of_oracle"] > 0 and report["mabwiser_tests"] == 20
+    assert set(report["upworthy"]["sharpness"]["picked_per_fold"]) <= set(report["upworthy"]["sharpness"]["grid"])
+    for key in ("drift_regret_pct_discounted", "drift_regret_pct_stationary"):
+        assert 0 < report[key] < 100
 
 
 def test_calibration_benchmark_quick_reports_every_figure():
