@@ -161,8 +161,9 @@ def velocity_allowance(
         inside = applied[(times >= start) & (times <= now)]
         values = [cur, *map(to_cents, inside["before"]), *map(to_cents, inside["after"])]
         earlier = applied[times < start]
-        if len(earlier):
-            values.append(to_cents(earlier["after"].iloc[int(pd.to_datetime(earlier["at"], utc=True).argmax())]))
+        if len(earlier):  # the budget in effect at the window's start: the latest earlier row, ledger order on ties
+            last = pd.to_datetime(earlier["at"], utc=True).reset_index(drop=True).sort_values(kind="mergesort")
+            values.append(to_cents(earlier["after"].iloc[int(last.index[-1])]))
         lo = max(math.ceil((1 - cap) * v - 1e-6) for v in values)
         hi = min(math.floor((1 + cap) * v + 1e-6) for v in values)
         name = f"velocity_{hours}h"

@@ -317,3 +317,24 @@ def test_plan_from_a_decision_is_explained_in_the_ledger() -> None:
     assert set(done["look_at"]) == {plan.look_at} and set(done["confidence"]) == {0.95}
     assert done["reason"].str.startswith("promote B in exp-1").all()
     assert done["explanation"].str.startswith("wanted ").all() and set(done["mode"]) == {"dry_run"}
+
+
+def test_a_rollback_at_the_instant_of_the_last_step_still_finishes() -> None:
+    """Found by the property test in CI: a rollback's first change landed at the same instant as the plan's last step,
+    and the velocity window then took the step's budget (not the rollback's) as the one in effect, blocking the way
+    back for good."""
+    clock = Clock()
+    ex = SafeExecutor(BudgetLimits(), clock, np.random.default_rng(0), FlakySender([False]), sleep=clock.sleep)
+    ledger = BudgetLedger()
+    plan = make_plan(0, ("s1", "s2"), [0.75], [0.0])
+    ex.run(ledger, [plan], INITIAL)
+    clock.now += timedelta(seconds=21593)
+    ex.run(ledger, [plan], INITIAL)
+    ex.rollback(ledger, plan, INITIAL)
+    for _ in range(12):
+        if ex.rolled_back(ledger, plan.plan_id):
+            break
+        clock.now += timedelta(hours=6)
+        ex.rollback(ledger, plan, INITIAL)
+    assert ex.rolled_back(ledger, plan.plan_id)
+    check_ledger(ledger.rows(), BudgetLimits(), ex.sender.calls)
