@@ -122,7 +122,15 @@ def sequential_p_values(
 
 
 def _fmt_p(p: float) -> str:
+    """p for a reader: 2 significant digits, scientific below 1e-4, and "< 1e-16" where floating point stops."""
+    if p < 1e-16:
+        return "< 1e-16"
     return f"{p:.2g}" if p >= 1e-4 else f"{p:.1e}"
+
+
+def _eq(p: float) -> str:
+    text = _fmt_p(p)
+    return text if text.startswith("<") else f"= {text}"
 
 
 def _message(
@@ -138,7 +146,7 @@ def _message(
 ) -> str:
     """Plain-English verdict that names the arm furthest from its planned share and what to check."""
     arm = f"{labels[worst]} got {100 * obs[worst]:.1f} % of {unit}, planned {100 * planned[worst]:.3g} %"
-    ps = f"sequential p = {_fmt_p(p_seq)}, fixed chi-square p = {_fmt_p(chi2_p)} shown for reference"
+    ps = f"sequential p {_eq(p_seq)}, fixed chi-square p {_eq(chi2_p)} shown for reference"
     if not mismatch:
         return f"Traffic split matches the plan ({ps}; alarm at sequential p <= {alpha:g}). Largest gap: {arm}."
     text = f"Sample-ratio mismatch: {arm} ({ps}). Results for this test are blocked until the split is explained: "
