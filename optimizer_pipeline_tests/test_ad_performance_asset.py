@@ -12,8 +12,9 @@ import yaml
 from optimizer_pipeline.defs.decisions import ad_inbox as sensor_module
 from optimizer_pipeline.defs.decisions.ad_inbox import ad_inbox_sensor
 from optimizer_pipeline.defs.decisions.ad_performance import ad_performance
+from optimizer_pipeline.lib.actions.pipeline_value import pipeline_value
 from optimizer_pipeline.resources.ads import AdInbox, MetaAdsSource
-from optimizer_pipeline.resources.parquet_io import ParquetIOManager, read_asset
+from optimizer_pipeline.resources.parquet_io import ParquetIOManager, asset_path, read_asset
 from optimizer_pipeline.resources.registry import ClientRegistry
 from optimizer_pipeline_tests.meta_graph_server import DEFAULT_ACCOUNT_ID, DEFAULT_TOKEN, MetaGraphServer, insights_rows
 
@@ -134,3 +135,86 @@ def test_meta_source_without_a_token_fails_with_the_variable_to_set(tmp_path, in
     registry = _registry(tmp_path, {"ad_source": "meta", "meta_ad_account_id": DEFAULT_ACCOUNT_ID})
     with pytest.raises(ValueError, match="OPTIMIZER_META_ACCESS_TOKEN"):
         _materialize(instance, _resources(tmp_path, registry))
+
+
+PIPELINE = {
+    "currency": "AED",
+    "half_life_days": 7,
+    "stages": [  # worth 25, 150, 1000 AED (p * value * 0.5 ** (days / 7)): increments 25, 125, 850
+        {"name": "lead", "probability": 0.1, "value": 1000, "days_to_close": 14},
+        {"name": "call_booked", "probability": 0.3, "value": 1000, "days_to_close": 7},
+        {"name": "deal_won", "probability": 1.0, "value": 1000, "days_to_close": 0},
+    ],
+}
+STAGED = (
+    "ad_id,date,impressions,clicks,spend,conversions,currency,Lead,Call booked,deal_won\n"
+    "ad-1,2026-11-01,1000,20,10.5,9,AED,8,3,1\n"  # 8*25 + 3*125 + 1*850 = 1425
+    "ad-2,2026-11-01,800,5,8.0,2,AED,2,,0\n"  # 2*25 = 50
+    "ad-3,2026-11-01,900,5,8.0,2,AED,2,-1,0\n"  # negative stage count: rejected
+)
+
+
+def test_pipeline_client_stores_stage_counts_that_pipeline_value_turns_into_revenue(tmp_path, instance):
+    registry = _registry(tmp_path, {"ad_source": "csv", "pipeline": PIPELINE})
+    resources = _resources(tmp_path, registry)
+    folder = tmp_path / "ad_inbox" / "acme"
+    folder.mkdir(parents=True)
+    (folder / "ads.csv").write_text(STAGED)
+    result = _materialize(instance, resources)
+    assert result.success
+    rows = read_asset(tmp_path, "ad_performance", "acme")
+    rejected = read_asset(tmp_path, "ad_performance_rejected", "acme")
+    assert sorted(rows["ad_id"]) == ["ad-1", "ad-2"]
+    assert rejected[["source_file", "source_line", "reason"]].values.tolist() == [
+        ["ads.csv", 4, "negative count in call_booked: -1"]
+    ]
+    assert [c for c in rows.columns if c in ("platform", "lead", "call_booked", "deal_won", "flags")] == [
+        "platform",
+        "lead",
+        "call_booked",
+        "deal_won",
+        "flags",
+    ]
+    settings = ClientRegistry(path=str(registry)).load().client("acme").decisions.pipeline
+    value = dict(zip(rows["ad_id"], pipeline_value(rows, settings), strict=True))
+    assert value == {"ad-1": pytest.approx(1425.0), "ad-2": pytest.approx(50.0)}
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks == {"accounting": True, "tenant_isolation": True}
+    meta = result.asset_materializations_for_node("ad_performance")[0].metadata
+    assert meta["read"].value == 3 and meta["rows"].value == 2 and meta["rejected"].value == 1
+    assert "call_booked" in meta["stage_counts"].value
+
+    stored = asset_path(tmp_path, "ad_performance", "acme").read_bytes()
+    stored_rejected = asset_path(tmp_path, "ad_performance_rejected", "acme").read_bytes()
+    assert _materialize(instance, resources).success  # a rerun writes the same bytes
+    assert asset_path(tmp_path, "ad_performance", "acme").read_bytes() == stored
+    assert asset_path(tmp_path, "ad_performance_rejected", "acme").read_bytes() == stored_rejected
+
+
+def test_client_without_pipeline_ignores_stage_columns(tmp_path, instance):
+    plain = "\n".join(",".join(line.split(",")[:7]) for line in STAGED.splitlines()) + "\n"
+    stored = {}
+    for name, text in (("plain", plain), ("staged", STAGED)):
+        home = tmp_path / name
+        home.mkdir()
+        resources = _resources(home, _registry(home, {"ad_source": "csv"}))
+        (home / "ad_inbox" / "acme").mkdir(parents=True)
+        (home / "ad_inbox" / "acme" / "ads.csv").write_text(text)
+        assert _materialize(instance, resources).success
+        stored[name] = asset_path(home, "ad_performance", "acme").read_bytes()
+    assert stored["staged"] == stored["plain"]
+    rows = read_asset(tmp_path / "staged", "ad_performance", "acme")
+    assert not {"lead", "call_booked", "deal_won"} & set(rows.columns) and len(rows) == 3
+
+
+def test_meta_source_of_a_pipeline_client_counts_its_conversions_as_the_first_stage(tmp_path, instance):
+    today = datetime.now(UTC).date()
+    with MetaGraphServer(insights_rows(n_ads=2, days=2, start=today - timedelta(days=1))) as graph:
+        decisions = {"ad_source": "meta", "meta_ad_account_id": DEFAULT_ACCOUNT_ID, "pipeline": {**PIPELINE}}
+        decisions["pipeline"].pop("currency")
+        registry = _registry(tmp_path, decisions)
+        assert _materialize(instance, _resources(tmp_path, registry, graph.url, DEFAULT_TOKEN)).success
+    rows = read_asset(tmp_path, "ad_performance", "acme")
+    assert len(rows) == 4
+    assert rows["lead"].tolist() == rows["conversions"].tolist()
+    assert rows["call_booked"].isna().all() and rows["deal_won"].isna().all()

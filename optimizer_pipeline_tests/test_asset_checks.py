@@ -65,7 +65,8 @@ TENANT_CHECKED = {
     "creatives", "influencers", "traffic_sources", "conversion_events", "attributed_conversions",
     "pattern_posteriors", "test_recommendations", "cross_hashtag_patterns", "competitor_hashtag_strategy",
     "client_overview", "ad_performance", "ad_alerts", "experiment_decisions", "experiment_variants",
-    "budget_plans", "budget_ledger", "fatigue_signals", "blended_scores",
+    "budget_plans", "budget_ledger", "fatigue_signals", "blended_scores", "creative_dna", "promotion_history",
+    "winner_index", "compound_learning", "winner_insights", "summary_log",
 }  # fmt: skip
 
 
@@ -86,7 +87,7 @@ def test_every_client_partitioned_output_has_a_blocking_tenant_check(monkeypatch
     assert specs[("budget_ledger", "within_limits")].blocking
     for asset in (
         "tiktok_videos", "bucket_videos", "video_features", "creatives", "influencers", "conversion_events",
-        "ad_performance",
+        "ad_performance", "creative_dna",
     ):  # fmt: skip
         assert specs[(asset, "accounting")].blocking, asset  # every asset with a rejected / excluded twin
     assert specs[("video_features", "fixed_schema")].blocking and specs[("video_features", "no_nan")].blocking
@@ -139,7 +140,7 @@ def test_a_creatives_file_shared_with_another_client_fails_and_blocks_traffic_so
     assert not result.success
     tenant = evaluations(result)[("creatives", "tenant_isolation")]
     assert not tenant.passed and tenant.severity == ERROR and tenant.blocking
-    assert tenant.metadata["examples"].value == ["acme,globex"] and tenant.metadata["foreign_rows"].value == 12
+    assert tenant.metadata["examples"].value == ["acme,globex"] and tenant.metadata["foreign_rows"].value == 20
     assert {"creatives", "creatives_rejected", "influencers"} <= materialised(result)
     assert "traffic_sources" not in materialised(result)
     assert (tmp_path / "data" / "creatives" / "acme.parquet").exists()  # written, so the UI can show what was read

@@ -74,6 +74,9 @@ def test_bandit_benchmark_quick_reports_every_bar():
     assert set(report["upworthy"]["sharpness"]["picked_per_fold"]) <= set(report["upworthy"]["sharpness"]["grid"])
     for key in ("drift_regret_pct_discounted", "drift_regret_pct_stationary"):
         assert 0 < report[key] < 100
+    # creative fatigue: the discount is picked on training runs from its grid, and the bar is a checked pass/fail
+    assert report["drift"]["discount"] in (0.995, 0.99, 0.98, 0.95)
+    assert report["checks"]["drift_discounted_beats_stationary"] == report["drift_discounted_beats_stationary"]
 
 
 def test_calibration_benchmark_quick_reports_every_figure():

@@ -43,6 +43,18 @@ def test_demo_materialises_everything_and_prints_bucket_summary(tmp_path, monkey
     posteriors = pd.read_parquet(home / "data" / "pattern_posteriors" / "glowfuel.parquet")
     assert len(posteriors) and (posteriors["clicks"] > 0).any()
     assert (home / "dagster.yaml").exists()
+    # the creative autopsy measured the sample creatives' videos, rendered into the home (never into the package)
+    videos = sorted(p.name for p in (home / "creative_videos" / "glowfuel").iterdir())
+    assert len(videos) == 13 and not (REPO_ROOT / "optimizer_pipeline" / "sample" / "creatives").exists()
+    dna = pd.read_parquet(home / "data" / "creative_dna" / "glowfuel.parquet")
+    assert (dna["video_status"] == "analysed").sum() == len(videos) and dna["video_status"].ne("set_aside").all()
+    untagged = dna.set_index("creative_id").loc["gf-new-tired-dinners"]
+    assert len(untagged["tags_filled"]) == 5 and untagged["pattern_hash"] in out.stdout
+    assert f"creative autopsy [glowfuel]: {len(videos)} videos analysed, 0 set aside" in out.stdout
+    # the memory: the demo's query answers from the stored winner index (how many match depends on the seed)
+    index = pd.read_parquet(home / "data" / "winner_index" / "glowfuel.parquet")
+    matching = min(3, int(((index["hook"] == "question") & (index["ctr"] >= 0.015)).sum()))
+    assert f"winners [glowfuel]: {matching} of {len(index)} (hook=question and ctr>=0.015; by lift)" in out.stdout
     # `dagster dev` with this home sees the materialisations
     with dg.DagsterInstance.from_config(str(home)) as instance:
         sources = ["glowfuel__at-greenbites", "glowfuel__at-preppro", "glowfuel__mealprep", "glowfuel__nutrition"]
@@ -50,11 +62,14 @@ def test_demo_materialises_everything_and_prints_bucket_summary(tmp_path, monkey
         for asset in ("bucket_videos", "video_features", "bucket_model", "bucket_patterns"):
             keys = instance.get_materialized_partitions(dg.AssetKey(asset))
             assert len(keys) == len(sources) * len(DURATION_BUCKETS), asset
-        for asset in ("competitor_hashtag_strategy", "traffic_sources", "pattern_posteriors", "test_recommendations"):
+        for asset in (
+            "competitor_hashtag_strategy", "traffic_sources", "pattern_posteriors", "test_recommendations",
+            "creative_dna", "winner_index", "winner_insights",
+        ):  # fmt: skip
             assert instance.get_materialized_partitions(dg.AssetKey(asset)) == {"glowfuel"}, asset
         # Dagster chose the work: every run is a named job (no __ephemeral_asset_job__ / __ASSET_JOB)
         jobs = {run.job_name for run in instance.get_runs()}
-        assert {"tiktok_refresh_job", "market_bucket_job", "conversion_loop_job"} <= jobs, jobs
+        assert {"tiktok_refresh_job", "market_bucket_job", "conversion_loop_job", "memory_job"} <= jobs, jobs
         assert not any(job.startswith("__") for job in jobs), jobs
     # the first `dagster dev` starts no duplicate run: the daemon's own first sensor and automation ticks, with the
     # code location of workspace.yaml, request nothing (the demo stored the cursors where its runs left the data)

@@ -60,7 +60,8 @@ def sample_emails() -> set[str]:
 
 def test_sample_client_end_to_end_metadata_and_contract(instance, tmp_path):
     meta = materialization_metadata(run(instance, resources(tmp_path)))
-    assert meta["creatives"]["read"] == meta["creatives"]["accepted"] + meta["creatives"]["rejected"] == 12
+    assert meta["creatives"]["read"] == meta["creatives"]["accepted"] + meta["creatives"]["rejected"] == 20
+    assert meta["creatives"]["active"] == 12  # 7 paused paid-ad creatives and 1 untagged draft are not assigned
     assert meta["influencers"]["read"] == 63 == meta["influencers"]["accepted"] + meta["influencers"]["rejected"]
     assert (meta["influencers"]["rejected"], meta["influencers"]["eligible"]) == (3, 44)
     assert meta["influencers_rejected"]["rejected"] == 3

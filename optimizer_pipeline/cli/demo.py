@@ -5,10 +5,11 @@ home, so ``DAGSTER_HOME=<home> dagster dev`` shows every materialisation afterwa
 
 Dagster decides what runs, as it would under the daemon, only faster (in process, ``cli/materialize.py``): the demo
 scrapes every ``client_hashtag`` partition with ``tiktok_refresh_job`` and sets up the test loop with
-``testloop_setup_job``, then ticks the assets' automation conditions and runs what they request through the named
-jobs until nothing is due; the test loop's events go through ``conversion_loop_job``. At the end the automation
-cursor and the sensors' cursors are stored where the demo's runs left the data, so the first ``dagster dev`` starts
-no duplicate run.
+``testloop_setup_job`` (the sample creatives' videos are rendered into ``<home>/creative_videos/<client>/`` first,
+where ``creative_dna`` finds them; the package ships none), then ticks the assets' automation conditions and runs
+what they request through the named jobs until nothing is due; the test loop's events go through
+``conversion_loop_job``. At the end the automation cursor and the sensors' cursors are stored where the demo's runs
+left the data, so the first ``dagster dev`` starts no duplicate run.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ def demo_resources(home: Path, seed: int, scale: float) -> dict[str, Any]:
     from optimizer_pipeline.resources.alerts import AlertNotifier
     from optimizer_pipeline.resources.budgets import BudgetExecutor
     from optimizer_pipeline.resources.inbox import ConversionInbox
+    from optimizer_pipeline.resources.insights import WinnerInsights
     from optimizer_pipeline.resources.registry import ClientRegistry
     from optimizer_pipeline.resources.tiktok import SampleTikTokSource
 
@@ -60,6 +62,7 @@ def demo_resources(home: Path, seed: int, scale: float) -> dict[str, Any]:
             "ad_inbox": AdInbox(home=str(home), settle_seconds=0.0),
             "notifier": AlertNotifier(),  # alerts only in the log: the demo never posts to a real channel
             "executor": BudgetExecutor(home=str(home)),  # dry run, whatever OPTIMIZER_BUDGET_MODE says
+            "insights": WinnerInsights(),  # the deterministic winner texts: the demo never calls Claude
         },
     )
 
@@ -90,11 +93,15 @@ def _run_demo(home: Path, seed: int, scale: float, say: Callable[[str], None]) -
     from optimizer_pipeline.cli.decisions_demo import run_decisions_demo
     from optimizer_pipeline.cli.materialize import RunLog, automation_tick, run_job, run_until_settled
     from optimizer_pipeline.cli.sensor_state import settle_sensor_cursors, store_automation_cursor
-    from optimizer_pipeline.cli.testloop_demo import run_testloop_demo
+    from optimizer_pipeline.cli.testloop_demo import autopsy_summary, run_testloop_demo
+    from optimizer_pipeline.cli.winners import WinnersQueryError, winners_report
     from optimizer_pipeline.definitions import load_definitions
     from optimizer_pipeline.defs.registry.sync import apply_registry
+    from optimizer_pipeline.lib.actions.winner_index import WinnerIndexError
     from optimizer_pipeline.lib.registry.clients import SAMPLE_CLIENTS_FILE, load_registry
     from optimizer_pipeline.lib.sample.corpus import SAMPLE_CLIENT, generate_sample_corpus
+    from optimizer_pipeline.lib.sample.creative_videos import render_creative_videos
+    from optimizer_pipeline.lib.testloop.creative_autopsy import home_video_dir
     from optimizer_pipeline.partitions import CLIENT, CLIENT_HASHTAG
 
     home = home.resolve()
@@ -107,6 +114,13 @@ def _run_demo(home: Path, seed: int, scale: float, say: Callable[[str], None]) -
     )
 
     registry = load_registry(SAMPLE_CLIENTS_FILE)
+    t1 = time.perf_counter()
+    creatives_file = registry.client(SAMPLE_CLIENT).test_loop.creatives_file
+    rendered = render_creative_videos(creatives_file, home, SAMPLE_CLIENT, seed=seed) if creatives_file else []
+    say(
+        f"sample creative videos: {len(rendered)} rendered into {home_video_dir(home, SAMPLE_CLIENT)} "
+        f"({time.perf_counter() - t1:.1f} s)"
+    )
     defs = load_definitions(demo_resources(home, seed, scale))
 
     def on_run(job: str, partition_key: str, assets: list[str]) -> None:
@@ -146,9 +160,15 @@ def _run_demo(home: Path, seed: int, scale: float, say: Callable[[str], None]) -
     recovery = score_sample_recovery(home)
     if recovery is not None:
         say(f"\nRecovery of the sample corpus's planted effects: {recovery.summary()}")
+    say(f"\n{autopsy_summary(home, SAMPLE_CLIENT)}")
     say(f"\n{testloop}")
     say(f"\n{decisions}")
     say(f"\n{budgets}")
+    try:
+        winners = winners_report(home, SAMPLE_CLIENT, ["hook=question", "ctr>=0.015"], top=3)
+    except (WinnersQueryError, WinnerIndexError) as exc:
+        winners = f"winners [{SAMPLE_CLIENT}]: {exc}"
+    say(f"\n{winners}")
     return summary
 
 

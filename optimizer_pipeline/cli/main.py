@@ -46,6 +46,18 @@ def main(argv: list[str] | None = None) -> int:
     rollback.add_argument("--plan", required=True, help="plan id (budget_plans.plan_id, e.g. bp-1a2b...)")
     rollback.add_argument("--at", default=None, help="the executor's clock, ISO 8601 (default: now)")
 
+    winners = sub.add_parser("winners", help="search a client's stored winner index (filters, similarity)")
+    winners.add_argument("--client", required=True, help="client slug, e.g. glowfuel")
+    winners.add_argument("--home", type=Path, default=None, help="data home (default: $OPTIMIZER_HOME, $DAGSTER_HOME)")
+    winners.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        help="filter, repeatable: column=value (a,b: either), column>=x, column<=x, e.g. hook=question 'ctr>=0.02'",
+    )
+    winners.add_argument("--like", default=None, help="rank by similarity to this experiment's winner")
+    winners.add_argument("--top", type=int, default=5, help="how many winners to print (default 5)")
+
     args = parser.parse_args(argv)
     if args.command == "demo":
         from optimizer_pipeline.cli.demo import DEFAULT_HOME, run_demo
@@ -68,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
         from optimizer_pipeline.defs.decisions.experiment_decisions import parse_look
 
         return run_rollback(args.client, args.plan, parse_look(args.at) if args.at else None)
+    if args.command == "winners":
+        from optimizer_pipeline.cli.winners import winners as run_winners
+
+        return run_winners(args)
     parser.error("unknown command")
     return 2
 

@@ -110,3 +110,25 @@ def summary(
         else "  (none)",
     ]
     return "\n".join(lines)
+
+
+def autopsy_summary(home: Path, client: str) -> str:
+    """One line from the stored ``creative_dna``: videos analysed and set aside, the tags derived (with the pattern
+    they complete) and the given tags the videos contradict."""
+    dna = read_asset(home, "creative_dna", client)
+    if dna is None:
+        return f"creative autopsy [{client}]: no creative_dna stored"
+    status = dna["video_status"].value_counts()
+    filled = dna[dna["tags_filled"].map(len) > 0]
+    derived = "; ".join(
+        f"{r.creative_id} ({', '.join(r.tags_filled)}) → {r.pattern_hash if isinstance(r.pattern_hash, str) else '?'}"
+        for r in filled.itertuples()
+    )
+    disagreeing = dna[dna["has_disagreement"]]
+    contradicted = "; ".join(f"{r.creative_id} ({', '.join(r.disagreements)})" for r in disagreeing.itertuples())
+    return (
+        f"creative autopsy [{client}]: {status.get('analysed', 0)} videos analysed, {status.get('set_aside', 0)} set "
+        f"aside, {status.get('no_video', 0)} creatives without video; tags derived for {len(filled)}"
+        f"{': ' + derived if derived else ''}; {len(disagreeing)} creatives disagree"
+        f"{': ' + contradicted if contradicted else ''}"
+    )

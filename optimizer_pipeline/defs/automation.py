@@ -44,6 +44,32 @@ def client_rollup(on: str) -> dg.AutomationCondition:
     ).with_label(f"{on} updated and none in progress")
 
 
+def propagate_ignoring(*assets: str) -> dg.AutomationCondition:
+    """PROPAGATE for an asset that reads ``assets`` only when they are stored (through ``load_stored``, e.g. another
+    partitions definition or an optional input): they never block it and their updates alone do not re-run it; the
+    asset picks them up at its next run."""
+    return PROPAGATE.ignore(dg.AssetSelection.assets(*assets)).with_label(
+        f"eager and upstream blocking checks passed ({', '.join(assets)} ignored)"
+    )
+
+
+def propagate_with_optional(*assets: str) -> dg.AutomationCondition:
+    """PROPAGATE, plus optional inputs ``assets``: an update of one re-runs the asset, their absence never blocks it
+    (``test_recommendations`` follows ``fatigue_signals``, ``creatives`` and ``creative_dna`` this way; plain
+    PROPAGATE would stay blocked while a client has no fatigue signals)."""
+    optional = dg.AssetSelection.assets(*assets)
+    optional_updated = (
+        dg.AutomationCondition.any_deps_updated().allow(optional).since_last_handled()
+        & ~dg.AutomationCondition.any_deps_missing().ignore(optional)
+        & ~dg.AutomationCondition.any_deps_in_progress()
+        & ~dg.AutomationCondition.in_progress()
+        & dg.AutomationCondition.all_deps_blocking_checks_passed()
+    )
+    return (PROPAGATE.ignore(optional) | optional_updated).with_label(
+        f"eager and upstream blocking checks passed ({', '.join(assets)} optional)"
+    )
+
+
 automation_sensor = dg.AutomationConditionSensorDefinition(
     name="automation_sensor",
     target=dg.AssetSelection.all(),

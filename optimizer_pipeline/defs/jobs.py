@@ -45,9 +45,16 @@ client_rollup_job = dg.define_asset_job(
 testloop_setup_job = dg.define_asset_job(
     name="testloop_setup_job",
     selection=dg.AssetSelection.assets(
-        "creatives", "creatives_rejected", "influencers", "influencers_rejected", "traffic_sources"
+        "creatives",
+        "creatives_rejected",
+        "creative_dna",
+        "creative_dna_rejected",
+        "influencers",
+        "influencers_rejected",
+        "traffic_sources",
     ),
-    description="One client's creatives, influencer roster and traffic sources (UTM links) from its registry files.",
+    description="One client's creatives (with their autopsy: tags derived from the videos), influencer roster and "
+    "traffic sources (UTM links) from its registry files.",
 )
 
 actions_job = dg.define_asset_job(
@@ -59,7 +66,8 @@ actions_job = dg.define_asset_job(
 
 #: The jobs that run what automation requests, in the order a key is looked up (first job that selects it wins);
 #: ``conversion_loop_job`` (by name) covers attributed_conversions, pattern_posteriors and test_recommendations,
-#: ``ad_metrics_job`` (``defs/decisions/ad_inbox.py``) covers ad_alerts.
+#: ``ad_metrics_job`` (``defs/decisions/ad_inbox.py``) covers ad_alerts, ``memory_job`` (``defs/actions/memory.py``)
+#: covers promotion_history, winner_index, compound_learning and winner_insights.
 AUTOMATION_JOB_NAMES = (
     "tiktok_refresh_job",
     "market_bucket_job",
@@ -69,4 +77,5 @@ AUTOMATION_JOB_NAMES = (
     "conversion_loop_job",
     "ad_metrics_job",
     "actions_job",
+    "memory_job",
 )

@@ -28,6 +28,7 @@ from optimizer_pipeline.resources.features import (
 )
 from optimizer_pipeline.resources.inbox import ConversionInbox
 from optimizer_pipeline.resources.influencer_status import InfluencerStatusLog
+from optimizer_pipeline.resources.insights import AnthropicWinnerInsights, WinnerInsights
 from optimizer_pipeline.resources.models import ModelStore
 from optimizer_pipeline.resources.parquet_io import ParquetIOManager
 from optimizer_pipeline.resources.pii import PiiVault
@@ -120,6 +121,20 @@ def creative_labeler() -> CreativeLabeler:
     return RuleLabeler()
 
 
+def winner_insights_writer() -> WinnerInsights:
+    """Claude writes the winner insights when ``OPTIMIZER_ANTHROPIC_API_KEY`` is set (same key, model and URL
+    variables as the labeler; its text is kept only when every number is in the evidence), the deterministic
+    winner-vs-loser text otherwise."""
+    if os.environ.get("OPTIMIZER_ANTHROPIC_API_KEY"):
+        return AnthropicWinnerInsights(
+            api_key=dg.EnvVar("OPTIMIZER_ANTHROPIC_API_KEY"),
+            **_configured(
+                AnthropicWinnerInsights, model="OPTIMIZER_ANTHROPIC_MODEL", base_url="OPTIMIZER_ANTHROPIC_BASE_URL"
+            ),
+        )
+    return WinnerInsights()
+
+
 def build_resources(home: str | None = None, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Resource key → configured resource, from the current environment; ``home`` (instead of ``$OPTIMIZER_HOME``)
     and ``overrides`` (resource key → resource) let the demo bind its own home without touching the environment."""
@@ -139,6 +154,7 @@ def build_resources(home: str | None = None, overrides: Mapping[str, Any] | None
         ),
         "feature_store": FeatureStore(home=home, **_configured(FeatureStore, workers="OPTIMIZER_FEATURE_WORKERS")),
         "labeler": creative_labeler(),
+        "insights": winner_insights_writer(),
         "model_store": ModelStore(home=home),
         "pii": PiiVault(home=home, **_configured(PiiVault, key="OPTIMIZER_PII_KEY")),
         "inbox": ConversionInbox(

@@ -4,7 +4,9 @@ Thin wiring around ``lib/ads``: the client's ``decisions.ad_source`` in the regi
 (default) reads the export files of ``<home>/ad_inbox/<client>/`` (every file, or exactly those a sensor run key
 covers), ``meta`` asks the Insights API for the last ``lookback_days`` days. Each run recomputes the partition from
 everything its source holds, so a re-dropped file or a rerun writes identical Parquet. Derived metrics (CTR, CPM,
-CPC, CPA, ROAS, CVR) are null when their denominator is 0, never infinite.
+CPC, CPA, ROAS, CVR) are null when their denominator is 0, never infinite. A client with ``decisions.pipeline`` (a
+service business) gets one count column per funnel stage, read from the export columns named after the stages
+(``lib/ads/export_files``), which ``pipeline_value`` turns into synthetic revenue; other clients' tables are as before.
 """
 
 from collections.abc import Iterator
@@ -17,7 +19,7 @@ from optimizer_pipeline.defs.checks import ACCOUNTING, TENANT_ISOLATION
 from optimizer_pipeline.defs.decisions.group import GROUP, TABLE_KINDS
 from optimizer_pipeline.defs.metadata import display_metadata
 from optimizer_pipeline.lib.ads.derived_metrics import add_derived_metrics
-from optimizer_pipeline.lib.ads.export_files import read_export_files
+from optimizer_pipeline.lib.ads.export_files import read_export_files, with_stage_columns
 from optimizer_pipeline.lib.core import markdown
 from optimizer_pipeline.lib.core.invariants import accounting, foreign_rows
 from optimizer_pipeline.partitions import CLIENT
@@ -43,8 +45,9 @@ def _per_file(files: pd.DataFrame) -> pd.DataFrame:
         "ad_performance": dg.AssetOut(
             description="One row per ad and day (impressions, reach, frequency, link clicks, spend, conversions, "
             "revenue, currency, platform) with CTR, CPM, CPC, CPA, ROAS and CVR (null when undefined); rows with "
-            "more conversions than clicks are kept and flagged. Source: the client's decisions.ad_source (csv "
-            "exports in <home>/ad_inbox/<client>/, or the Meta Insights API).",
+            "more conversions than clicks are kept and flagged; a client with decisions.pipeline also gets one count "
+            "column per funnel stage (lead, call_booked, ...) after platform. Source: the client's "
+            "decisions.ad_source (csv exports in <home>/ad_inbox/<client>/, or the Meta Insights API).",
             kinds=TABLE_KINDS,
         ),
         "ad_performance_rejected": dg.AssetOut(
@@ -67,7 +70,7 @@ def _per_file(files: pd.DataFrame) -> pd.DataFrame:
     ],
     partitions_def=CLIENT,
     group_name=GROUP,
-    code_version="ad-performance-v1",
+    code_version="ad-performance-v2",
 )
 def ad_performance(
     context: dg.AssetExecutionContext,
@@ -79,13 +82,14 @@ def ad_performance(
     """read = accepted + rejected; kept = accepted - superseded; nothing is dropped without being counted."""
     client_slug = str(context.partition_key)
     settings = registry.load().client(client_slug).decisions
+    stages = tuple(s.name for s in settings.pipeline.stages) if settings.pipeline is not None else ()
     if settings.ad_source == "meta":
         until = datetime.now(UTC).date()
         since = until - timedelta(days=meta_ads.lookback_days - 1)
         fetched = meta_ads.fetch(
             client_slug, str(settings.meta_ad_account_id), since, until, settings.conversion_action
         )
-        rows, rejected = fetched.rows, fetched.rejected
+        rows, rejected = with_stage_columns(fetched.rows, stages), fetched.rejected  # Insights: first stage only
         source = f"meta:{settings.meta_ad_account_id}"
         own = {source}
         per_file = pd.DataFrame(
@@ -104,7 +108,7 @@ def ad_performance(
             paths = ad_inbox.files(client_slug, config.files)
         except FileNotFoundError as exc:
             raise dg.Failure(description=str(exc)) from exc
-        read = read_export_files(paths)
+        read = read_export_files(paths, stages=stages)
         rows, rejected, per_file = read.rows, read.rejected, read.files
         source = str(ad_inbox.folder(client_slug))
         own = {p.name for p in paths}
@@ -117,6 +121,15 @@ def ad_performance(
     isolated = foreign_rows(rows["source_file"], own, compared="source_file vs the client's own ad source")
     flagged = int((rows["flags"].astype(str) != "").sum()) if len(rows) else 0
     reasons = rejected["reason"].value_counts().to_dict() if len(rejected) else {}
+    pipeline_meta = (
+        {
+            "stage_counts": dg.MetadataValue.md(
+                markdown.counts({s: int(rows[s].sum()) for s in stages}, key="stage", value="prospects")
+            )
+        }
+        if stages
+        else {}
+    )
     if not n_read:
         status = f"no ad metrics yet ({settings.ad_source} source: {source})"
     elif len(rejected):
@@ -145,8 +158,9 @@ def ad_performance(
                 "last_day": str(rows["date"].max()) if len(rows) else "",
                 "impressions": int(rows["impressions"].sum()) if len(rows) else 0,
                 "spend": float(rows["spend"].sum()) if len(rows) else 0.0,
+                **pipeline_meta,
                 "per_file": dg.MetadataValue.md(markdown.table(_per_file(per_file), max_rows=50)),
-                "preview": dg.MetadataValue.md(markdown.table(rows[PREVIEW_COLUMNS], max_rows=10)),
+                "preview": dg.MetadataValue.md(markdown.table(rows[[*PREVIEW_COLUMNS, *stages]], max_rows=10)),
             }
         ),
         check_results=[

@@ -100,7 +100,7 @@ def _latest(decisions: pd.DataFrame) -> pd.DataFrame:
     ],
     partitions_def=CLIENT,
     group_name=GROUP,
-    code_version="experiment-decisions-v1",
+    code_version="experiment-decisions-v2",
 )
 def experiment_decisions(
     context: dg.AssetExecutionContext,
@@ -137,7 +137,9 @@ def experiment_decisions(
                 ad_performance[(days < local_day).to_numpy()],
                 aa_daily_pairs(experiments, ad_performance, before=local_day),
             )
-            result = decide_look(experiments, ad_performance, look, vif, latest, timezone=settings.timezone)
+            result = decide_look(
+                experiments, ad_performance, look, vif, latest, timezone=settings.timezone, pipeline=settings.pipeline
+            )
             new_rows.append(result.decisions)
             new_variants.append(result.variants)
             latest = _latest(pd.concat([latest, result.decisions], ignore_index=True))

@@ -1,5 +1,6 @@
 """``creatives`` [client] (+ ``creatives_rejected``): a client's creative registry file, with the canonical pattern
-hash of each creative. Thin wiring around ``lib/testloop/creatives.py``."""
+hash of each fully tagged creative, the paid ads that run it and the tags left for the autopsy (``creative_dna``).
+Thin wiring around ``lib/testloop/creatives.py``."""
 
 from pathlib import Path
 
@@ -29,12 +30,15 @@ from optimizer_pipeline.resources.registry import ClientRegistry
         "creatives": dg.AssetOut(
             description="A client's creatives from its creative registry file (test_loop.creatives_file): id, name, "
             "video path, status (draft | active | paused | retired), the five pattern tags checked against the label "
-            "vocabulary, and the canonical pattern_hash (hook:…|emo:…|pace:…|pain:…|cta:…).",
+            "vocabulary (a missing tag is empty and listed in tags_missing; creative_dna derives it from the video), "
+            "the canonical pattern_hash (hook:…|emo:…|pace:…|pain:…|cta:…; null while a tag is missing) and ad_ids, "
+            "the paid ads (ad_performance.ad_id) that run the creative.",
             kinds=TABLE_KINDS,
         ),
         "creatives_rejected": dg.AssetOut(
-            description="Creative entries that were not accepted (unknown tag value, duplicate id, missing field), "
-            "each with a reason naming the file, the entry and the field, and the raw entry.",
+            description="Creative entries that were not accepted (unknown tag value, duplicate id or ad id, missing "
+            "field, missing tags without a video), each with a reason naming the file, the entry and the field, and "
+            "the raw entry.",
             kinds=TABLE_KINDS,
         ),
     },
@@ -49,7 +53,7 @@ from optimizer_pipeline.resources.registry import ClientRegistry
     ],
     partitions_def=CLIENT,
     group_name=GROUP,
-    code_version="creatives-v1",
+    code_version="creatives-v2",
 )
 def creatives(context: dg.AssetExecutionContext, registry: ClientRegistry):
     """Every entry ends up in exactly one of the two tables (read = accepted + rejected)."""
@@ -77,6 +81,8 @@ def creatives(context: dg.AssetExecutionContext, registry: ClientRegistry):
     )
     statuses = accepted["status"].value_counts().reindex(CREATIVE_STATUSES, fill_value=0).to_dict()
     patterns = active_creatives(accepted)["pattern_hash"].value_counts().to_dict() if len(accepted) else {}
+    incomplete = int(accepted["tags_missing"].map(len).gt(0).sum()) if len(accepted) else 0
+    ads = int(accepted["ad_ids"].map(len).sum()) if len(accepted) else 0
     context.log.info(
         f"{client.slug}: creatives read {result.read} = accepted {len(accepted)} + rejected {len(rejected)}"
     )
@@ -93,10 +99,15 @@ def creatives(context: dg.AssetExecutionContext, registry: ClientRegistry):
                 "rejected": len(rejected),
                 "active": int(statuses["active"]),
                 "active_patterns": len(patterns),
+                "tags_incomplete": incomplete,
+                "ad_ids_listed": ads,
                 "per_status": dg.MetadataValue.md(markdown.counts(statuses, key="status", value="creatives")),
                 "active_per_pattern": dg.MetadataValue.md(markdown.counts(patterns, key="pattern", value="creatives")),
                 "preview": dg.MetadataValue.md(
-                    markdown.table(accepted[["creative_id", "name", "status", "pattern_hash"]], max_rows=30)
+                    markdown.table(
+                        accepted[["creative_id", "name", "status", "pattern_hash", "tags_missing", "ad_ids"]],
+                        max_rows=30,
+                    )
                 ),
             }
         ),

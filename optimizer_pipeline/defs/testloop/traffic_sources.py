@@ -15,14 +15,18 @@ from optimizer_pipeline.defs.testloop.group import GROUP, TABLE_KINDS
 from optimizer_pipeline.lib.core import markdown
 from optimizer_pipeline.lib.core.invariants import foreign_rows
 from optimizer_pipeline.lib.core.plots import markdown_image
+from optimizer_pipeline.lib.testloop.creative_autopsy import with_autopsy_tags
 from optimizer_pipeline.lib.testloop.influencer_status import STATUSES
 from optimizer_pipeline.lib.testloop.roster_plots import assignments_png
 from optimizer_pipeline.lib.testloop.traffic_sources import TRAFFIC_COLUMNS, build_traffic_sources
 from optimizer_pipeline.partitions import CLIENT
 from optimizer_pipeline.resources.influencer_status import InfluencerStatusLog
-from optimizer_pipeline.resources.parquet_io import previous_table
+from optimizer_pipeline.resources.parquet_io import load_stored, previous_table
 from optimizer_pipeline.resources.pii import PiiVault
 from optimizer_pipeline.resources.registry import ClientRegistry
+
+#: The creative autopsy: read when stored, so its derived tags complete a creative registered without them.
+DNA = "creative_dna"
 
 
 @dg.asset(
@@ -35,14 +39,17 @@ from optimizer_pipeline.resources.registry import ClientRegistry
     dagster_type=CHECKED_VALUE,
     group_name=GROUP,
     kinds=TABLE_KINDS,
-    code_version="traffic-sources-v1",
+    code_version="traffic-sources-v2",
     ins={"creatives": dg.AssetIn(), "influencers": dg.AssetIn()},
+    deps=[dg.AssetDep(DNA)],
     description="One row per influencer × creative assignment: unguessable utm_id (HMAC of the client's secret, "
     "stable across reruns), full UTM link on test_loop.landing_url, pattern_hash, outreach status (CSV start + "
     "status log; potential → contacted → agreed → posted / rejected), assigned_at and an outreach draft (to = "
     "encrypted address or empty, subject, body). Eligible influencers get active creatives, balanced by pattern; a "
     "link that may have gone out (status beyond potential, or in the log) is kept even if its creative is paused "
-    "or the influencer no longer passes the filter. pattern_posteriors joins conversions to patterns via utm_id.",
+    "or the influencer no longer passes the filter. pattern_posteriors joins conversions to patterns via utm_id. A "
+    "creative registered without some tags is assigned under the tags its creative_dna (the autopsy) derived, once "
+    "all five are known.",
 )
 def traffic_sources(
     context: dg.AssetExecutionContext,
@@ -58,6 +65,7 @@ def traffic_sources(
     client = registry.load().client(str(context.partition_key))
     entries, unreadable = status_log.read(client.slug)
     previous = previous_table(context, io_manager, "traffic_sources")
+    creatives = with_autopsy_tags(creatives, load_stored(context, io_manager, DNA, client.slug, CLIENT))
     now = pd.Timestamp.now(tz="UTC").floor("s")
     try:
         table, the_plan = build_traffic_sources(

@@ -86,6 +86,21 @@ def blend_weight(age_hours: float | np.ndarray, curve: BlendCurve = BlendCurve()
     return float(w) if w.ndim == 0 else w
 
 
+def blend(ctr_index: np.ndarray, roas_index: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """``(1 - w) * ctr_index + w * roas_index``; a term whose weight is 0 is dropped, so a NaN index (no ROAS yet
+    on a brand-new ad) does not turn the score into NaN."""
+    w = np.asarray(weight, dtype=float)
+    ctr_part = np.where(w < 1.0, (1.0 - w) * np.asarray(ctr_index, dtype=float), 0.0)
+    return ctr_part + np.where(w > 0.0, w * np.asarray(roas_index, dtype=float), 0.0)
+
+
+def age_hours(first_days: pd.Series, settings: DecisionSettings, as_of: datetime) -> pd.Series:
+    """Hours from the start (client-timezone midnight) of each first day to ``as_of`` (naive: client timezone),
+    floored at 0: the age the blend weight is read at."""
+    as_of_utc = (as_of.replace(tzinfo=settings.zone) if as_of.tzinfo is None else as_of).astimezone(UTC)
+    return _age_hours(first_days, settings, as_of_utc)
+
+
 def blended_scores(
     ad_rows: pd.DataFrame, settings: DecisionSettings, as_of: datetime, control_ad_id: str | None = None
 ) -> pd.DataFrame:
@@ -195,9 +210,7 @@ def _score(units: pd.DataFrame, settings: DecisionSettings, control_ad_id: str |
     curve = settings.pipeline.blend if settings.pipeline is not None else BlendCurve()
     w = np.asarray(blend_weight(units["age_hours"].to_numpy(), curve), dtype=float)
     units["weight_roas"] = w
-    ctr_part = np.where(w < 1.0, (1.0 - w) * units["ctr_index"], 0.0)
-    roas_part = np.where(w > 0.0, w * units["roas_index"], 0.0)
-    units["score"] = ctr_part + roas_part
+    units["score"] = blend(units["ctr_index"].to_numpy(), units["roas_index"].to_numpy(), w)
     currency = settings.pipeline.currency if settings.pipeline is not None and settings.pipeline.currency else ""
     source = "pipeline value" if settings.pipeline is not None else "revenue"
     ref = ctr_ref if ctr_ref == roas_ref else "the references above"

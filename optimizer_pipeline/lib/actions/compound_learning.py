@@ -40,7 +40,7 @@ from optimizer_pipeline.lib.actions.promotion_history import promotion_history
 
 __all__ = [
     "CUMULATIVE_COLUMNS", "PROMOTION_COLUMNS", "CompoundLearning", "CompoundLearningError", "LiftPrior",
-    "compound_learning", "fit_lift_prior", "log_lift_se", "shrink_log_lifts",
+    "compound_learning", "compound_paragraph", "fit_lift_prior", "log_lift_se", "shrink_log_lifts",
 ]  # fmt: skip
 
 #: Default floor of the prior sd of true log lifts (1 %: ad creative tests rarely differ less than that).
@@ -208,3 +208,29 @@ def compound_learning(
         )
     promotions = pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=PROMOTION_COLUMNS)
     return CompoundLearning(promotions, pd.DataFrame(totals, columns=CUMULATIVE_COLUMNS), priors)
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:+.1f} %" if math.isfinite(x) else "n/a"
+
+
+def compound_paragraph(result: CompoundLearning) -> str:
+    """The report in words, one paragraph per primary metric: how many standing promotions compound, their naive
+    total lift, the total after shrinking each for the winner's curse with its interval, and the prior it was shrunk
+    to. Every number is a cell of ``result`` (formatted ``+12.3 %``)."""
+    if not len(result.cumulative):
+        return "No standing variant promotion yet: nothing has compounded."
+    parts = []
+    for r in result.cumulative.itertuples():
+        mine = result.promotions[result.promotions["primary_metric"] == r.primary_metric]
+        each = "; ".join(
+            f"'{p.winner}' in '{p.experiment_id}' {_pct(p.lift)} measured, {_pct(p.lift_shrunk)} shrunk"
+            for p in mine.itertuples()
+        )
+        parts.append(
+            f"{r.primary_metric}: {r.promotions} standing promotion(s) ({each}). Taken at face value they compound "
+            f"to {_pct(r.cumulative_lift)}; shrunk for the winner's curse to {_pct(r.cumulative_lift_shrunk)} "
+            f"(interval {_pct(r.cumulative_shrunk_low)} to {_pct(r.cumulative_shrunk_high)}), against a prior "
+            f"mean lift of {_pct(r.prior_mean_lift)} fitted on {r.experiments_in_prior} experiment(s)."
+        )
+    return "\n\n".join(parts)

@@ -17,7 +17,8 @@ Filters (a dict, turned into a parameterised SQL ``WHERE``): a tag or text colum
 (``{"hook": "question"}``, ``{"pace": ["fast", "medium"]}``; field names ``hook_type``... are aliases), and
 ``min_<col>`` / ``max_<col>`` bound a numeric column. So "question hooks with CTR >= 2 %" is
 ``{"hook": "question", "min_ctr": 0.02}`` and "winners under 30 s that lifted CVR at least 10 %" is
-``{"primary_metric": "cvr", "duration_bucket": ["0-15 s", "15-30 s"], "min_lift": 0.10}``.
+``{"primary_metric": "cvr", "duration_bucket": ["0-15s", "16-30s"], "min_lift": 0.10}`` (the duration buckets of
+:mod:`optimizer_pipeline.lib.core.buckets`, the project's one home of them).
 """
 
 from __future__ import annotations
@@ -31,38 +32,41 @@ import numpy as np
 import pandas as pd
 
 from optimizer_pipeline.lib.actions.promotion_history import promotion_history
+from optimizer_pipeline.lib.core.buckets import bucket_for
 from optimizer_pipeline.lib.decisions.experiment_registry import METRIC_RATIOS, Experiment
+from optimizer_pipeline.lib.testloop.creative_autopsy import ad_id_list
 from optimizer_pipeline.lib.testloop.pattern_hash import ATTRIBUTES, PATTERN_TAGS, pattern_hash
 
 __all__ = [
-    "DURATION_BUCKETS", "INDEX_COLUMNS", "WinnerIndexError", "build_winner_index", "duration_bucket",
-    "search_winners", "variant_dna",
+    "INDEX_COLUMNS", "KEY_FEATURES", "WinnerIndexError", "build_winner_index", "creative_variant_dna", "search_winners",
+    "variant_dna",
 ]  # fmt: skip
 
-#: Upper edges (s) and labels of the duration buckets (short-form video lengths).
-DURATION_BUCKETS: tuple[tuple[float, str], ...] = ((15.0, "0-15 s"), (30.0, "15-30 s"), (60.0, "30-60 s"))
-DURATION_OVER = "60 s+"
 # fmt: off
 INDEX_COLUMNS: list[str] = [
     "experiment_id", "winner", "primary_metric", "decided_at", "look_at", "lift", "lift_low", "lift_high",
     "confidence", "lift_at_promotion", "impressions", "clicks", "conversions", "spend", "revenue", *METRIC_RATIOS,
     "metric_value", "control_metric_value", *ATTRIBUTES, "pattern_hash", "duration_s", "duration_bucket",
+    "creative_ids",
 ]
 # fmt: on
 _ALIASES = dict(PATTERN_TAGS)
 _KEYS = ("experiment_id", "variant")
 _COUNTS = ("impressions", "clicks", "conversions", "spend", "revenue")
+#: The extracted features a winner's DNA carries (``lib/features/dictionary.py`` names), about one per group of
+#: the dictionary (pacing, hook, motion, colour, faces, text, audio): a brief is compared on what a creative team
+#: can change, and a dozen near-duplicates of one property (the timeline summaries of the cut density) would
+#: otherwise decide the cosine similarity on their own.
+KEY_FEATURES: tuple[str, ...] = (
+    "cuts_per_second", "hook_cut_count", "hook_motion_mean", "hook_text_word_count", "motion_mean",
+    "brightness_mean", "face_share", "text_share", "tempo_bpm", "speech_score",
+)  # fmt: skip
+#: Text columns of a creative's DNA carried to its variant (label field names, as in ``creative_dna``).
+_DNA_TEXT = tuple(field for field, _ in PATTERN_TAGS)
 
 
 class WinnerIndexError(ValueError):
     """Trails, DNA, a query vector or filters that cannot build or search the winner index."""
-
-
-def duration_bucket(seconds: float) -> str:
-    """``"0-15 s"``, ``"15-30 s"``, ``"30-60 s"`` or ``"60 s+"`` (upper edges inclusive); ``""`` when unknown."""
-    if seconds is None or not math.isfinite(seconds):
-        return ""
-    return next((label for edge, label in DURATION_BUCKETS if seconds <= edge), DURATION_OVER)
 
 
 def variant_dna(experiments: Sequence[Experiment], ad_dna: pd.DataFrame) -> pd.DataFrame:
@@ -87,6 +91,42 @@ def variant_dna(experiments: Sequence[Experiment], ad_dna: pd.DataFrame) -> pd.D
                     row[c] = values[0] if len(values) == 1 else ("mixed" if len(values) else "")
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def creative_variant_dna(
+    experiments: Sequence[Experiment], creative_dna: pd.DataFrame, features: Sequence[str] = ()
+) -> pd.DataFrame:
+    """Creative DNA per (experiment_id, variant) from ``creative_dna`` (one row per creative with ``creative_id``,
+    ``ad_ids``, the label fields, ``duration_s`` and the numeric ``features``): a variant's creatives are those
+    whose ads serve it; numbers are averaged over those creatives (each counted once, however many of its ads
+    serve the variant), a label is kept when they agree and is ``"mixed"`` otherwise, and ``creative_ids`` lists
+    them. A variant none of whose ads has a creative gets no row (its winner then has empty DNA)."""
+    missing = [c for c in ("creative_id", "ad_ids", *features) if c not in creative_dna.columns]
+    if missing:
+        raise WinnerIndexError(f"creative_dna lacks columns {missing}")
+    by_ad: dict[str, set[str]] = {}
+    for creative, ads in zip(creative_dna["creative_id"].astype(str), creative_dna["ad_ids"], strict=True):
+        for ad in ad_id_list(ads):
+            by_ad.setdefault(ad, set()).add(creative)
+    dna = creative_dna.assign(creative_id=creative_dna["creative_id"].astype(str)).drop_duplicates("creative_id")
+    dna = dna.set_index("creative_id")
+    text = [c for c in _DNA_TEXT if c in dna.columns]
+    numbers = [c for c in ("duration_s", *features) if c in dna.columns]
+    rows = []
+    for exp in experiments:
+        for v in exp.variants:
+            creatives = sorted({c for ad in v.ad_ids for c in by_ad.get(str(ad), ())})
+            if not creatives:
+                continue
+            mine = dna.loc[creatives]
+            row: dict[str, Any] = {"experiment_id": exp.id, "variant": v.name, "creative_ids": ", ".join(creatives)}
+            for c in text:
+                values = mine[c].dropna().astype(str).unique()
+                row[c] = values[0] if len(values) == 1 else ("mixed" if len(values) else "")
+            for c in numbers:
+                row[c] = float(pd.to_numeric(mine[c], errors="coerce").mean())
+            rows.append(row)
+    return pd.DataFrame(rows, columns=["experiment_id", "variant", "creative_ids", *text, *numbers])
 
 
 def _metrics(row: pd.Series) -> dict[str, float]:
@@ -129,7 +169,7 @@ def build_winner_index(
         d = dna_rows.get((str(exp_id), str(winner)), {})
         tags = {t: str(d.get(t, "") or "") for t in ATTRIBUTES}
         seconds = float(d.get("duration_s", math.nan))
-        bucket = str(d.get("duration_bucket", "") or "") or duration_bucket(seconds)
+        bucket = str(d.get("duration_bucket", "") or "") or (bucket_for(seconds) or "")
         rows.append(
             {
                 "experiment_id": exp_id,
@@ -147,6 +187,7 @@ def build_winner_index(
                 "pattern_hash": pattern_hash({t: v for t, v in tags.items() if v}),
                 "duration_s": seconds,
                 "duration_bucket": bucket,
+                "creative_ids": str(d.get("creative_ids", "") or ""),
                 **{f: float(d.get(f, math.nan)) for f in features},
             }
         )

@@ -19,11 +19,14 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from optimizer_pipeline.lib.actions.promotion_history import promotion_history
+from optimizer_pipeline.lib.decisions.alerts import _slack_escape
 from optimizer_pipeline.lib.decisions.experiment_registry import SAMPLE_UNIT
 from optimizer_pipeline.lib.features.dictionary import FEATURE_DICTIONARY
 from optimizer_pipeline.lib.testloop.pattern_hash import ATTRIBUTES, PATTERN_TAGS
 
-__all__ = ["WinnerSummaryError", "daily_summary", "period_summary", "weekly_summary", "winner_vs_loser"]
+__all__ = [
+    "WinnerSummaryError", "daily_summary", "period_summary", "summary_payload", "weekly_summary", "winner_vs_loser",
+]  # fmt: skip
 
 _RATES = frozenset({"ctr", "cvr"})
 _NAMES = {"ctr": "CTR", "cvr": "CVR", "cpa": "CPA", "roas": "ROAS", "revenue_per_impression": "revenue/impression"}
@@ -203,3 +206,9 @@ def weekly_summary(
     """:func:`period_summary` of the seven days ending with ``week_ending`` (inclusive) in ``tz``."""
     end = _day_start(week_ending + timedelta(days=1), tz)
     return period_summary(decisions, variants, start=end - timedelta(days=7), end=end, title="Weekly summary")
+
+
+def summary_payload(text: str) -> dict[str, str]:
+    """A Slack incoming-webhook message of a summary: its text, with Slack's control characters escaped (the first
+    line is the notification's preview)."""
+    return {"text": _slack_escape(text)}

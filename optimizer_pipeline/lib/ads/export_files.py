@@ -11,6 +11,15 @@
   changes nothing at all.
 * Conversions above clicks are accepted and flagged ``conversions_exceed_clicks``: view-through attribution counts
   conversions without a click (the Kaggle file has 218 such ads).
+* Pipeline stages (``stages``: a service business's funnel, first touch to sale, from the registry's
+  ``decisions.pipeline``): a column whose header spells a stage name (``call_booked``, "Call booked") is that stage's
+  count, checked like the other counts (blank = 0; negative, fractional or unparsable rejects the row, naming the
+  stage). The rows then carry one ``Int64`` column per stage, in funnel order after ``platform``, whatever the file
+  holds, so the Parquet schema of a client is the same every run: a stage the file has no column for is null (not
+  reported; :func:`~optimizer_pipeline.lib.actions.pipeline_value.pipeline_value` counts it 0), except the first
+  stage, which is then the row's ``conversions`` (what ``pipeline_value`` falls back to when that column is absent,
+  here decided row by row, so files with and without the column can be combined). A revision of a stage count alone
+  is a revision. Without stages, nothing of this applies: stage-like columns are ignored as any unknown column.
 
 Records are split by the standard ``csv`` module, which reports the physical line each record ends on (pandas'
 reader does not), so line numbers stay right with quoted newlines; values are parsed column-wise with pandas.
@@ -29,20 +38,29 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from optimizer_pipeline.lib.ads.derived_metrics import DERIVED_METRICS
 from optimizer_pipeline.lib.ads.export_schema import (
     AD_PERFORMANCE_COLUMNS,
     AD_PERFORMANCE_DTYPES,
     COUNT_FIELDS,
+    EXTRA_FIELDS,
     FLAG_CONVERSIONS_EXCEED_CLICKS,
     HeaderMatch,
     detect_format,
     export_format,
     format_for_platform,
     is_currency_code,
+    stage_fields,
 )
 
 AD_INBOX_SUFFIXES: tuple[str, ...] = (".csv",)
-ACCEPTED_COLUMNS: tuple[str, ...] = (*AD_PERFORMANCE_COLUMNS, "flags", "source_file", "source_line")
+#: Columns an accepted row carries besides its values: not compared when a later file revises the row.
+PROVENANCE_COLUMNS: tuple[str, ...] = ("flags", "source_file", "source_line")
+#: Accepted rows without pipeline stages; with stages, their count columns come after ``platform``.
+ACCEPTED_COLUMNS: tuple[str, ...] = (*AD_PERFORMANCE_COLUMNS, *PROVENANCE_COLUMNS)
+#: Columns of the stored ``ad_performance`` table a pipeline stage cannot be named after.
+RESERVED_COLUMNS: frozenset[str] = frozenset((*ACCEPTED_COLUMNS, *EXTRA_FIELDS, *DERIVED_METRICS))
+STAGE_DTYPE = "Int64"
 REJECTED_COLUMNS: tuple[str, ...] = ("source_file", "source_line", "reason", "raw")
 KEY_COLUMNS: tuple[str, ...] = ("platform", "ad_id", "date")
 HEADER_SEARCH_RECORDS = 30
@@ -64,7 +82,7 @@ class ExportFileResult:
     platform: str | None
     header_line: int | None
     rows_read: int
-    accepted: pd.DataFrame  # ACCEPTED_COLUMNS
+    accepted: pd.DataFrame  # ACCEPTED_COLUMNS (+ stage columns after platform)
     rejected: pd.DataFrame  # REJECTED_COLUMNS
 
 
@@ -72,18 +90,54 @@ class ExportFileResult:
 class AdExportRead:
     """Several files read and combined: ``rows`` holds one row per ``(platform, ad_id, date)``."""
 
-    rows: pd.DataFrame  # ACCEPTED_COLUMNS, the latest revision of each key, sorted by KEY_COLUMNS
+    rows: pd.DataFrame  # ACCEPTED_COLUMNS (+ stage columns), the latest revision of each key, sorted by KEY_COLUMNS
     rejected: pd.DataFrame  # REJECTED_COLUMNS, every file's rejected lines
     files: pd.DataFrame  # source_file, export_format, platform, header_line, rows_read, accepted, rejected, superseded
 
 
-def empty_accepted() -> pd.DataFrame:
-    """An accepted-rows frame with no rows and the right dtypes."""
+def check_stage_names(stages: Sequence[str]) -> tuple[str, ...]:
+    """``stages`` as a tuple, or an error if one repeats or would overwrite a column of the stored table."""
+    names = tuple(stages)
+    if len(set(names)) < len(names):
+        raise ExportFileError(f"pipeline stage names repeat: {list(names)}")
+    clash = sorted(set(names) & RESERVED_COLUMNS)
+    if clash:
+        raise ExportFileError(
+            f"pipeline stage(s) {clash} would overwrite ad_performance column(s) of the same name: rename the "
+            "stage in the client's decisions.pipeline"
+        )
+    return names
+
+
+def with_stage_columns(rows: pd.DataFrame, stages: Sequence[str]) -> pd.DataFrame:
+    """``rows`` with one ``Int64`` count column per stage, in funnel order right after ``platform``.
+
+    A stage column ``rows`` lacks is added: the first stage as the row's ``conversions`` (what the platform counts
+    is the funnel's first touch), any later one null (not reported). Without stages ``rows`` is returned as is.
+    """
+    names = check_stage_names(stages)
+    if not names:
+        return rows
+    out = rows.copy()
+    for i, name in enumerate(names):
+        if name in out.columns:
+            out[name] = out[name].astype(STAGE_DTYPE)
+        elif i == 0:
+            out[name] = out["conversions"].astype(STAGE_DTYPE)
+        else:
+            out[name] = pd.Series(pd.NA, index=out.index, dtype=STAGE_DTYPE)
+    others = [c for c in out.columns if c not in names]
+    at = others.index("platform") + 1
+    return out[[*others[:at], *names, *others[at:]]]
+
+
+def empty_accepted(stages: Sequence[str] = ()) -> pd.DataFrame:
+    """An accepted-rows frame with no rows and the right dtypes (and a column per pipeline stage)."""
     frame = pd.DataFrame({c: pd.Series(dtype=t) for c, t in AD_PERFORMANCE_DTYPES.items()})
     frame["flags"] = pd.Series(dtype="string")
     frame["source_file"] = pd.Series(dtype="string")
     frame["source_line"] = pd.Series(dtype="Int64")
-    return frame
+    return with_stage_columns(frame, stages)
 
 
 def empty_rejected() -> pd.DataFrame:
@@ -142,17 +196,19 @@ def conform_rows(
     date_formats: Sequence[str] = (),
     currency: str | None = None,
     default_date: date | None = None,
+    stages: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Validate and type rows named by canonical fields (text cells) into ``(accepted, rejected)``.
 
-    ``raw`` has any subset of the canonical fields (+ ``date_stop``) as columns, plus ``source_line`` and ``raw``
-    (the line's text). An absent column is null (``reach``, ``revenue`` ...); a blank cell of a present count or
-    money column is 0, except ``reach``/``frequency`` (null). ``currency`` fills rows without a currency cell.
-    The first failing check names the row's reason; see the module docstring for the rules.
+    ``raw`` has any subset of the canonical fields (+ ``date_stop``) and of ``stages`` as columns, plus
+    ``source_line`` and ``raw`` (the line's text). An absent column is null (``reach``, ``revenue`` ...); a blank
+    cell of a present count or money column is 0, except ``reach``/``frequency`` (null). ``currency`` fills rows
+    without a currency cell. The first failing check names the row's reason; see the module docstring for the rules.
     """
+    stages = check_stage_names(stages)
     n = len(raw)
     if n == 0:
-        return empty_accepted(), empty_rejected()
+        return empty_accepted(stages), empty_rejected()
     raw = raw.reset_index(drop=True)
     idx = raw.index
     cell = {c: raw[c].fillna("").astype(str).str.strip() for c in raw.columns if c not in ("source_line", "raw")}
@@ -190,19 +246,21 @@ def conform_rows(
             text = text.str.removesuffix(".0") if name != "ad_name" else text
             out[name] = text.where(text != "", None).astype("string")
 
-    for name in ("impressions", "reach", "clicks", "conversions", "spend", "revenue", "frequency"):
+    present_stages = [s for s in stages if s in cell]  # the others: with_stage_columns below
+    for name in ("impressions", "reach", "clicks", "conversions", "spend", "revenue", "frequency", *present_stages):
         if name not in cell:
             out[name] = pd.Series(pd.NA, index=idx, dtype=AD_PERFORMANCE_DTYPES[name])
             continue
         values, blank, bad = _parse_numbers(cell[name])
         reason = _first_reason(reason, bad, f"unparsable number in {name}: " + cell[name].map(repr))
-        kind = "count" if name in COUNT_FIELDS else "amount"
+        is_count = name in COUNT_FIELDS or name in stages
+        kind = "count" if is_count else "amount"
         reason = _first_reason(reason, values < 0, f"negative {kind} in {name}: " + cell[name])
-        if name in COUNT_FIELDS:
+        if is_count:
             fractional = values.notna() & (values != values.round())
             reason = _first_reason(reason, fractional, f"{name} is not a whole number: " + cell[name])
         filled = values if name in _NULL_WHEN_BLANK else values.mask(blank, 0.0)
-        if AD_PERFORMANCE_DTYPES[name] == "Int64":
+        if AD_PERFORMANCE_DTYPES.get(name, STAGE_DTYPE) == "Int64":
             out[name] = filled.where(reason.isna()).round().astype("Int64")
         else:
             out[name] = filled.astype("Float64")
@@ -233,7 +291,7 @@ def conform_rows(
     reason = _first_reason(reason, dup, "duplicate ad_id and date (first at line " + first_line.astype("string") + ")")
 
     ok = reason.isna().to_numpy()
-    accepted = pd.DataFrame({c: out[c] for c in AD_PERFORMANCE_COLUMNS})[ok]
+    accepted = pd.DataFrame({c: out[c] for c in (*AD_PERFORMANCE_COLUMNS, *present_stages)})[ok]
     for c, t in AD_PERFORMANCE_DTYPES.items():
         accepted[c] = accepted[c].astype(t)
     flagged = (accepted["conversions"] > accepted["clicks"]).fillna(False).astype(bool)
@@ -241,6 +299,7 @@ def conform_rows(
     accepted["flags"] = accepted["flags"].astype("string")
     accepted["source_file"] = pd.Series(source_file, index=accepted.index, dtype="string")
     accepted["source_line"] = lines[ok]
+    accepted = with_stage_columns(accepted, stages)
     rejected = _rejected(
         source_file, lines[~ok].tolist(), reason[~ok].tolist(), raw["raw"][~ok].fillna("").astype(str).tolist()
     )
@@ -270,6 +329,7 @@ def read_export_file(
     currency: str | None = None,
     default_date: date | None = None,
     delimiter: str = ",",
+    stages: Sequence[str] = (),
 ) -> ExportFileResult:
     """Read one export file (UTF-8, with or without BOM) into accepted and rejected rows.
 
@@ -277,7 +337,9 @@ def read_export_file(
     forces a format (see ``EXPORT_FORMATS``); with neither, the format is detected from the header.
     ``currency`` is used where neither a Currency column nor a header suffix ("Amount spent (EUR)") names one;
     ``default_date`` is the day of files with no date column (lifetime exports such as the Kaggle file).
+    ``stages`` are the client's pipeline stage names, in funnel order (see the module docstring).
     """
+    stages = check_stage_names(stages)
     path = Path(path)
     source = source_name or path.name
     try:
@@ -297,7 +359,7 @@ def read_export_file(
         decode_error = f"file is not UTF-8 text (byte {exc.start}); save the export as CSV UTF-8"
     records = _records(text, delimiter)
     if not records:
-        return ExportFileResult(source, None, platform, None, 0, empty_accepted(), empty_rejected())
+        return ExportFileResult(source, None, platform, None, 0, empty_accepted(stages), empty_rejected())
     has_default = default_date is not None
 
     def match(cells: list[str]) -> HeaderMatch:
@@ -322,7 +384,8 @@ def read_export_file(
     )
     if whole_file_reason is not None:
         rejected = _rejected(source, [r[0] for r in body], [whole_file_reason] * len(body), [r[2] for r in body])
-        return ExportFileResult(source, fmt.name, row_platform, header_line, len(body), empty_accepted(), rejected)
+        accepted = empty_accepted(stages)
+        return ExportFileResult(source, fmt.name, row_platform, header_line, len(body), accepted, rejected)
 
     width = len(header)
     wrong = [r for r in body if len(r[1]) != width]
@@ -333,7 +396,8 @@ def read_export_file(
         [f"row has {len(r[1])} fields, header has {width}" for r in wrong],
         [r[2] for r in wrong],
     )
-    columns: dict[str, list[str]] = {f: [r[1][i] for r in good] for f, i in found.fields.items()}
+    fields = {**found.fields, **stage_fields(header, stages)}  # stage names are never canonical fields
+    columns: dict[str, list[str]] = {f: [r[1][i] for r in good] for f, i in fields.items()}
     raw = pd.DataFrame(columns, index=range(len(good)), dtype=object)
     raw["source_line"] = [r[0] for r in good]
     raw["raw"] = [r[2] for r in good]
@@ -345,17 +409,22 @@ def read_export_file(
         date_formats=fmt.date_formats,
         currency=file_currency or currency or fmt.default_currency,
         default_date=default_date,
+        stages=stages,
     )
     rejected = pd.concat([shape_rejected, rejected], ignore_index=True) if len(shape_rejected) else rejected
     rejected = rejected.sort_values("source_line", kind="stable").reset_index(drop=True)
     return ExportFileResult(source, fmt.name, row_platform, header_line, len(body), accepted, rejected)
 
 
-def combine_exports(results: Sequence[ExportFileResult]) -> AdExportRead:
-    """Combine files read in arrival order: the latest *changed* row per ``(platform, ad_id, date)`` wins."""
+def combine_exports(results: Sequence[ExportFileResult], *, stages: Sequence[str] = ()) -> AdExportRead:
+    """Combine files read in arrival order: the latest *changed* row per ``(platform, ad_id, date)`` wins.
+
+    Changed = any value column differs, stage counts included (``stages``: those the files were read with).
+    """
     accepted = [r.accepted for r in results if len(r.accepted)]
-    stacked = pd.concat(accepted, ignore_index=True) if accepted else empty_accepted()
-    values = stacked[list(AD_PERFORMANCE_COLUMNS)].astype(str)
+    stacked = pd.concat(accepted, ignore_index=True) if accepted else empty_accepted(stages)
+    stacked = with_stage_columns(stacked, stages)
+    values = stacked[[c for c in stacked.columns if c not in PROVENANCE_COLUMNS]].astype(str)
     digest = pd.util.hash_pandas_object(values, index=False)
     key = stacked["platform"].astype(str) + "\x1f" + stacked["ad_id"].astype(str) + "\x1f" + stacked["date"].astype(str)
     changed = digest != digest.groupby(key).shift()
@@ -388,11 +457,13 @@ def read_export_files(
     currency: str | None = None,
     default_date: date | None = None,
     source_names: Mapping[str, str] | None = None,
+    stages: Sequence[str] = (),
 ) -> AdExportRead:
     """Read a client's export files in the given order (arrival, then name) and combine them.
 
     ``superseded`` in ``files`` counts a file's accepted rows replaced by a later revision (or kept from an earlier
     identical file): its accepted = kept + superseded. Source names must be distinct (they are file names).
+    ``stages``: the client's pipeline stage names in funnel order (one count column each; see the module docstring).
     """
     names = [(source_names or {}).get(str(p), Path(p).name) for p in paths]
     if len(set(names)) != len(names):
@@ -405,7 +476,8 @@ def read_export_files(
             export_format_name=export_format_name,
             currency=currency,
             default_date=default_date,
+            stages=stages,
         )
         for p, name in zip(paths, names, strict=True)
     ]
-    return combine_exports(results)
+    return combine_exports(results, stages=stages)

@@ -15,6 +15,11 @@ Where the names come from (each :class:`ExportFormat` keeps ``verified`` = heade
 
 Money headers may carry the currency, as Meta writes "Amount spent (USD)": a trailing ``(XXX)`` that is an ISO 4217
 code (``pycountry``) is split off, so the base name is mapped and the code becomes the file's currency.
+
+Pipeline stages (a service business's ``decisions.pipeline.stages`` in the registry) are not part of any format:
+the caller names them, and a column whose header spells a stage name (:func:`stage_header`: ``"Call booked"``,
+``"call-booked"``, ``"CALL_BOOKED"`` -> ``call_booked``) holds that stage's counts, whatever the platform
+(:func:`stage_fields`). Without stages no header is read as one, so other clients' rows are unchanged.
 """
 
 from __future__ import annotations
@@ -79,6 +84,22 @@ def split_currency(header: str) -> tuple[str, str | None]:
     if match and is_currency_code(match["code"]):
         return match["base"].strip(), match["code"]
     return header, None
+
+
+def stage_header(header: str) -> str:
+    """A header as stage names are spelt: normalised, spaces and hyphens as ``_`` ("Call booked" -> ``call_booked``)."""
+    return "_".join(normalize_header(header).replace("-", " ").split())
+
+
+def stage_fields(header: Sequence[str], stages: Sequence[str]) -> dict[str, int]:
+    """Which column index holds each pipeline stage's counts (the first header spelling it); absent stages left out.
+
+    A column may also feed a canonical field (a stage named ``results`` in a Meta export is its conversions too).
+    """
+    index_of: dict[str, int] = {}
+    for position, raw in enumerate(header):
+        index_of.setdefault(stage_header(raw), position)
+    return {s: index_of[s] for s in stages if s in index_of}
 
 
 @dataclass(frozen=True)

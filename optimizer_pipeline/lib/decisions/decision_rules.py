@@ -15,6 +15,12 @@ from typing import Any
 import numpy as np
 
 from optimizer_pipeline.lib.decisions import decision_text as words
+from optimizer_pipeline.lib.decisions.conversion_maturity import (
+    MONEY_METRICS,
+    PIPELINE_SOURCE,
+    REVENUE_SOURCE_KEY,
+    Maturity,
+)
 from optimizer_pipeline.lib.decisions.experiment_registry import (
     HIGHER_IS_BETTER,
     METRIC_RATIOS,
@@ -100,12 +106,21 @@ def _missing(exp: Experiment, arms: dict[str, ArmTotals], hours: float, data_hou
 
 
 def _guardrails(
-    exp: Experiment, daily: dict[Any, np.ndarray], vif: float, t: float, stored: dict[str, Any]
+    exp: Experiment,
+    daily: dict[Any, np.ndarray],
+    vif: float,
+    t: float,
+    stored: dict[str, Any],
+    immature: str | None = None,
 ) -> tuple[list[Any], list[str], dict[str, Any]]:
-    """Every guardrail x treatment: results, status strings and the updated plans."""
+    """Every guardrail x treatment: results, status strings and the updated plans. ``immature``: why money
+    guardrails are not computed at this look (a service business's conversions not mature yet)."""
     results, status, plans = [], [], dict(stored)
     control = exp.control.name
     for g in exp.guardrails:
+        if immature is not None and g.metric in MONEY_METRICS:
+            status.extend(f"{g.metric}|{v.name}: {immature}" for v in exp.treatments)
+            continue
         c_arm = _arm(daily.get((exp.id, control)), control, g.metric)
         for v in exp.treatments:
             v_arm = _arm(daily.get((exp.id, v.name)), v.name, g.metric)
@@ -128,7 +143,7 @@ def _guardrails(
     return results, status, plans
 
 
-def _held(exp: Experiment, guards: list[GuardrailResult]) -> dict[str, str]:
+def _held(exp: Experiment, guards: list[GuardrailResult], immature: str | None = None) -> dict[str, str]:
     """Variants that may not be promoted at this look, with why: a guardrail that cannot be computed yet (too few
     conversions or days), or one whose point estimate is already worse than its tolerance while its repeated interval
     has not decided. A winner is held (continue) rather than promoted and later reversed: money follows a promotion,
@@ -137,7 +152,12 @@ def _held(exp: Experiment, guards: list[GuardrailResult]) -> dict[str, str]:
     for v in exp.treatments:
         mine = [g for g in guards if g.variant == v.name]
         if len(mine) < len(exp.guardrails):
-            held[v.name] = "its guardrail cannot be checked yet (too few conversions or days)"
+            money = [g.metric for g in exp.guardrails if g.metric in MONEY_METRICS]
+            held[v.name] = (
+                f"its {words.short(money[0])} guardrail waits: {immature}"
+                if immature is not None and money
+                else "its guardrail cannot be checked yet (too few conversions or days)"
+            )
             continue
         for g in mine:
             beyond = g.change < -g.tolerance if HIGHER_IS_BETTER[g.metric] else g.change > g.tolerance
@@ -236,12 +256,23 @@ def _contradiction(recorded: dict[str, Any], decision: str, comp: ComparisonLook
 
 
 def judge(
-    exp: Experiment, daily: dict[Any, np.ndarray], look_at: datetime, vif: VifEstimate, state: dict[str, Any] | None
+    exp: Experiment,
+    daily: dict[Any, np.ndarray],
+    look_at: datetime,
+    vif: VifEstimate,
+    state: dict[str, Any] | None,
+    maturity: Maturity | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """One experiment at one look: the decision row, the variant rows (rules in the module docstring)."""
+    """One experiment at one look: the decision row, the variant rows (rules in the module docstring).
+
+    ``maturity`` (service businesses only, :mod:`conversion_maturity`): revenue in ``daily`` is pipeline value; a
+    money metric waits (insufficient-data) and a money guardrail is not computed until every arm is mature, and the
+    text says the metric is on pipeline value and shows the arms' blended scores."""
     assert exp.start is not None
     old = state or {}
     new: dict[str, Any] = {**old, "look_index": int(old.get("look_index", 0)) + 1, "look_at": look_at.isoformat()}
+    if maturity is not None:
+        new[REVENUE_SOURCE_KEY] = PIPELINE_SOURCE  # later looks stay on pipeline value (experiment_decision)
     metric, names, control = exp.primary_metric, [v.name for v in exp.variants], exp.control.name
     arms = {n: _arm(daily.get((exp.id, n)), n, metric) for n in names}
     counts = {n: daily.get((exp.id, n), np.zeros((0, len(COUNTS)))).sum(axis=0) for n in names}
@@ -283,6 +314,9 @@ def judge(
     recorded = old.get("recorded")
 
     def finish(decision: str, winner: str, text: tuple[str, str], confidence: float) -> tuple[dict, list]:
+        if maturity is not None:
+            money = [m for m in (metric, *(g.metric for g in exp.guardrails)) if m in MONEY_METRICS]
+            text = words.on_pipeline_value(*text, money, maturity.context())
         row.update(decision=decision, winner=winner, reason=text[0], explanation=text[1], confidence=confidence)
         if decision in FINAL and row["decided_at"] is None:
             row["decided_at"] = look_at.isoformat()
@@ -290,6 +324,9 @@ def judge(
         return row, vrows
 
     missing = _missing(exp, arms, hours, data_hours)
+    immature = maturity.hold_reason() if maturity is not None and not maturity.mature else None
+    if immature is not None and metric in MONEY_METRICS and hours >= 0:
+        missing.append(immature)
     if missing:
         return finish("insufficient-data", "", words.insufficient(exp.id, "; ".join(missing)), math.nan)
     srm = srm_check(
@@ -331,7 +368,9 @@ def judge(
         state=prior,
     )
     new["primary"] = comp.state.to_dict()
-    guards, status, new["guardrails"] = _guardrails(exp, daily, vif.value, max(t, 1e-9), old.get("guardrails", {}))
+    guards, status, new["guardrails"] = _guardrails(
+        exp, daily, vif.value, max(t, 1e-9), old.get("guardrails", {}), immature
+    )
     if exp.guardrails:
         row["guardrail_status"] = "; ".join(status)
     by_name = {r.name: r for r in comp.variants}
@@ -366,7 +405,7 @@ def judge(
         text_g = words.guardrail(g.variant, g.metric, g.change, g.low, g.high, g.tolerance, hib_g, exp.alpha)
         fresh = ("blocked-guardrail", "", *text_g, 1 - exp.alpha, by_name[g.variant])
     else:
-        fresh = _primary_rules(exp, comp, arms, t, _held(exp, guards))
+        fresh = _primary_rules(exp, comp, arms, t, _held(exp, guards, immature))
     decision, winner, reason, explanation, confidence, focus = fresh
     recorded = old.get("recorded")
     why = _contradiction(recorded, decision, comp, exp) if recorded else None

@@ -192,3 +192,16 @@ def reversed_(old: str, decided_at: str, why: str, reason: str, explanation: str
         f"reversed: {why}; {reason}",
         f"This replaces the earlier decision '{old}' of {decided_at}, because {why}. {explanation}",
     )
+
+
+def on_pipeline_value(reason: str, explanation: str, money: list[str], context: str) -> tuple[str, str]:
+    """A service business's look: say which money metrics are on pipeline value, and add the arms' blended scores."""
+    if money:
+        names = " and ".join(dict.fromkeys(short(m) for m in money))
+        reason = f"{reason} ({names} on pipeline value)"
+        explanation = (
+            f"{explanation} {names} here {'is' if len(set(money)) == 1 else 'are'} on pipeline value, not observed "
+            "revenue: each lead counts at the furthest funnel stage it has reached (its chance of closing x the deal "
+            "value, discounted for the days still to wait), because this client's sales close days after the click."
+        )
+    return reason, f"{explanation} {context}"

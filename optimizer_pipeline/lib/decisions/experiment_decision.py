@@ -9,6 +9,9 @@ Why: the 6-hourly schedule looks at every test again and again; each look must b
 2. insufficient-data: look before the start, runtime (look time - start) below ``min_runtime_hours``, an arm below
    ``min_samples_per_variant`` (in ``SAMPLE_UNIT`` of the primary metric), or an arm without a positive metric yet.
    No alpha is spent; the reason says what is missing and, for samples, about how long at the current rate.
+   A service business (``decisions.pipeline``): also a money metric (ROAS, revenue per impression) before its
+   conversions are mature, i.e. while the CTR -> ROAS blend's weight of the youngest arm is below 0.90; revenue is
+   then the rows' pipeline value throughout (:mod:`conversion_maturity`).
 3. blocked-srm: anytime-valid SRM on impressions per variant against the planned split (``srm_check`` at 0.001 with
    the previous look's running-minimum p); sticky by construction (that p never recovers). Blocks everything.
 4. blocked-guardrail: a guardrail's one-sided sequential interval (own design, alpha per side) lies entirely beyond
@@ -56,6 +59,13 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
+from optimizer_pipeline.lib.decisions.conversion_maturity import (
+    PIPELINE_SOURCE,
+    REVENUE_SOURCE_KEY,
+    Maturity,
+    arm_maturity,
+    with_pipeline_revenue,
+)
 from optimizer_pipeline.lib.decisions.decision_rules import (
     COUNTS,
     DECISION_COLUMNS,
@@ -66,6 +76,7 @@ from optimizer_pipeline.lib.decisions.decision_rules import (
 )
 from optimizer_pipeline.lib.decisions.experiment_registry import Experiment
 from optimizer_pipeline.lib.decisions.overdispersion import VifEstimate
+from optimizer_pipeline.lib.registry.decisions_settings import DecisionSettings, PipelineSettings
 
 __all__ = [
     "DECISIONS", "DECISION_COLUMNS", "VARIANT_COLUMNS", "DecisionInputError", "LookResult", "decide_look",
@@ -174,26 +185,88 @@ def decide_look(
     previous: pd.DataFrame | None = None,
     *,
     timezone: str = "UTC",
+    pipeline: PipelineSettings | None = None,
 ) -> LookResult:
-    """Decide every running experiment at ``look_at`` from the complete days before it and the previous rows."""
+    """Decide every running experiment at ``look_at`` from the complete days before it and the previous rows.
+
+    ``pipeline`` (the client's ``decisions.pipeline``, a service business): revenue is the rows' pipeline value and
+    money metrics wait for mature conversions (:mod:`conversion_maturity`); ``None`` leaves every decision as is."""
     if look_at.tzinfo is None:
         raise DecisionInputError("look_at must be a timezone-aware datetime")
     zone = ZoneInfo(timezone)
     running = [e for e in experiments if e.status == "running" and e.start is not None]
     states = _previous_states(previous)
-    daily = _daily(running, ad_rows, look_at, zone)
+    on_pipeline = [e for e in running if _revenue_source(e, states.get(e.id), pipeline) == PIPELINE_SOURCE]
+    daily = _daily([e for e in running if e not in on_pipeline], ad_rows, look_at, zone)
+    if on_pipeline and pipeline is not None:
+        valued = _daily(on_pipeline, with_pipeline_revenue(ad_rows, pipeline), look_at, zone)
+        daily.update(valued)
+        settings = DecisionSettings(timezone=timezone, pipeline=pipeline)
+        maturity = _maturities(on_pipeline, ad_rows, valued, look_at, settings)
+    else:
+        maturity = {}
     rows, var_rows = [], []
     for exp in running:
         state = states.get(exp.id)
         if state is not None and datetime.fromisoformat(state["look_at"]) >= look_at:
             raise DecisionInputError(f"experiment '{exp.id}': look {look_at} is not after its previous look")
-        row, vrows = judge(exp, daily, look_at, vif, state)
+        row, vrows = judge(exp, daily, look_at, vif, state, maturity.get(exp.id))
         rows.append(row)
         var_rows.extend(vrows)
     return LookResult(
         _text_as_str(pd.DataFrame(rows, columns=DECISION_COLUMNS)),
         _text_as_str(pd.DataFrame(var_rows, columns=VARIANT_COLUMNS)),
     )
+
+
+def _revenue_source(exp: Experiment, state: dict[str, Any] | None, pipeline: PipelineSettings | None) -> str:
+    """Where the test's revenue comes from, fixed at its first look (stored in its state by ``judge``): a test
+    that started before the client's pipeline was configured stays on observed revenue, so its metric never changes
+    meaning half-way; one that started on pipeline value needs the pipeline until it ends."""
+    if state is None:
+        return PIPELINE_SOURCE if pipeline is not None else "observed"
+    source = state.get(REVENUE_SOURCE_KEY, "observed")
+    if source == PIPELINE_SOURCE and pipeline is None:
+        raise DecisionInputError(
+            f"experiment '{exp.id}' started on pipeline value but the client's decisions.pipeline is gone: restore "
+            "the pipeline block in clients.yaml (its money metric cannot switch to observed revenue mid-test), or "
+            "end the test (status: completed)"
+        )
+    return source
+
+
+def _maturities(
+    running: Sequence[Experiment], ad_rows: pd.DataFrame, daily: Any, look_at: datetime, settings: DecisionSettings
+) -> dict[str, Maturity]:
+    """Each running experiment's arm maturity at the look (service businesses only; empty without a pipeline):
+    arm totals from ``daily``, each arm's first day with impressions (start day <= day < look day) from the rows."""
+    if settings.pipeline is None or not running:
+        return {}
+    zone = settings.zone
+    owner = {a: (e.id, v.name) for e in running for v in e.variants for a in v.ad_ids}
+    first = {arm: e.start.astimezone(zone).date() for e in running for v in e.variants for arm in [(e.id, v.name)]}
+    ids = ad_rows["ad_id"].astype(str)
+    days = pd.to_datetime(ad_rows["date"]).dt.date
+    arm = ids.map(owner)
+    impressions = pd.to_numeric(ad_rows["impressions"]).fillna(0).to_numpy()
+    live = arm.notna().to_numpy() & (impressions > 0) & (days < look_at.astimezone(zone).date()).to_numpy()
+    starts = pd.DataFrame({"arm": arm[live].to_numpy(), "day": days[live].to_numpy()})
+    starts = starts[np.array([d >= first[a] for a, d in zip(starts["arm"], starts["day"], strict=True)], dtype=bool)]
+    first_days = starts.groupby("arm", sort=False)["day"].min().to_dict()
+    cols = [COUNTS.index(c) for c in ("impressions", "clicks", "spend", "revenue")]
+    out = {}
+    for e in running:
+        names = [v.name for v in e.variants]
+        totals = {
+            n: dict(
+                zip(("impressions", "clicks", "spend", "revenue"), daily[(e.id, n)][:, cols].sum(axis=0), strict=True)
+            )
+            for n in names
+            if (e.id, n) in daily
+        }
+        mine = {n: first_days[(e.id, n)] for n in names if (e.id, n) in first_days}
+        out[e.id] = arm_maturity(names, e.control.name, totals, mine, look_at, settings)
+    return out
 
 
 def _text_as_str(frame: pd.DataFrame) -> pd.DataFrame:
@@ -221,12 +294,13 @@ def replay(
     vif: VifEstimate,
     *,
     timezone: str = "UTC",
+    pipeline: PipelineSettings | None = None,
 ) -> LookResult:
     """Every look in order, each fed the previous results: the same rows the schedule appends one look at a time."""
     decisions, variants = [], []
     latest: pd.DataFrame | None = None
     for t in looks:
-        res = decide_look(experiments, ad_rows, t, vif, latest, timezone=timezone)
+        res = decide_look(experiments, ad_rows, t, vif, latest, timezone=timezone, pipeline=pipeline)
         decisions.append(res.decisions)
         variants.append(res.variants)
         latest = res.decisions if latest is None else pd.concat([latest, res.decisions], ignore_index=True)

@@ -100,6 +100,16 @@ def _pool(workers: int, *, replace: ProcessPoolExecutor | None = None) -> Proces
         return current
 
 
+def close_pools() -> None:
+    """Stop every pool of this process. Spawned workers keep the environment they started with, so code that changes
+    what a worker should see (a test's environment variables) needs fresh ones."""
+    with _POOLS_LOCK:
+        pools = list(_POOLS.values())
+        _POOLS.clear()
+    for pool in pools:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def pool_outcomes(tasks: Sequence[ExtractionTask], workers: int) -> Iterator[tuple[ExtractionTask, ExtractionOutcome]]:
     """Outcomes from a process pool; tasks in flight when a worker dies are retried alone to find the culprit."""
     queue, suspects = deque(tasks), deque[ExtractionTask]()

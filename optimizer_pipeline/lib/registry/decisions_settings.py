@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from optimizer_pipeline.lib.ads.export_schema import AD_PERFORMANCE_COLUMNS, is_currency_code
+from optimizer_pipeline.lib.ads.export_files import RESERVED_COLUMNS
+from optimizer_pipeline.lib.ads.export_schema import is_currency_code
 
 #: Where the ``ad_performance`` rows of a client come from: export files (default) or the Meta Insights API.
 AD_SOURCES: tuple[str, ...] = ("csv", "meta")
@@ -190,10 +191,10 @@ def _mapping(raw: Any, where: str, known: set[str]) -> dict[str, Any]:
 def _stage(raw: Any, where: str) -> Stage:
     d = _mapping(raw, where, {"name", "probability", "value", "days_to_close"})
     name = d.get("name")
-    if not isinstance(name, str) or not _STAGE_RE.match(name) or name in AD_PERFORMANCE_COLUMNS:
+    if not isinstance(name, str) or not _STAGE_RE.match(name) or name in RESERVED_COLUMNS:
         raise DecisionSettingsError(
             f"{where}: field 'name' must be lower_snake_case (it names the stage's count column) and not an "
-            f"ad_performance column, got {name!r}"
+            f"ad_performance column ({', '.join(sorted(RESERVED_COLUMNS))}), got {name!r}"
         )
     where = f"{where} ({name!r})"
     probability = _number(d, "probability", where)

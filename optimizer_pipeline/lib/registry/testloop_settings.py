@@ -1,5 +1,6 @@
 """A client's ``test_loop:`` block in ``clients.yaml``: where its creatives and influencers are, and the knobs of
-the test loop (the seed's influencer filter, attribution window, ignorance zone, decay, top-N, Thompson seed).
+the test loop (the seed's influencer filter, attribution window, ignorance zone, decay, top-N, Thompson seed and
+sharpness).
 
 Kept beside the registry (which parses it into ``client.test_loop``) so the registry module stays readable; errors
 name the file, the client and the field like every other registry error.
@@ -7,6 +8,7 @@ name the file, the client and the field like every other registry error.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,7 @@ class TestLoopSettings:
     decay: float | None = None
     top_n: int = 5
     seed: int = 0
+    sharpness: float = 1.0  # posterior reshaping kappa of the Thompson draws; 1 = plain Thompson sampling
 
 
 _FIELDS = set(TestLoopSettings.__dataclass_fields__)
@@ -73,6 +76,7 @@ def parse_test_loop(raw: Any, where: str, base_dir: Path | None = None) -> TestL
         decay=_decay(d["decay"], where),
         top_n=_int(d, "top_n", where, minimum=1),
         seed=_int(d, "seed", where, minimum=0),
+        sharpness=_sharpness(d["sharpness"], where),
     )
     if settings.min_followers > settings.max_followers:
         raise TestLoopSettingsError(
@@ -135,5 +139,15 @@ def _decay(v: Any, where: str) -> float | None:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1:
         raise TestLoopSettingsError(
             f"{where}: field 'decay' must be a per-day factor with 0 < decay <= 1 (or absent), got {v!r}"
+        )
+    return float(v)
+
+
+def _sharpness(v: Any, where: str) -> float:
+    """Posterior reshaping kappa: a finite number >= 1 (``recommend`` draws from Beta(kappa alpha, kappa beta))."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v >= 1):
+        raise TestLoopSettingsError(
+            f"{where}: field 'sharpness' must be a finite number >= 1 (1 = plain Thompson sampling, 8 = the "
+            f"benchmarked policy), got {v!r}"
         )
     return float(v)

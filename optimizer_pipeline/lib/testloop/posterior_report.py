@@ -36,7 +36,7 @@ from optimizer_pipeline.lib.testloop.source_clustering import (
     estimate_dispersion,
     source_totals,
 )
-from optimizer_pipeline.lib.testloop.thompson import recommend
+from optimizer_pipeline.lib.testloop.thompson import DEFAULT_SHARPNESS, recommend
 
 PREDICTION_COLUMNS = ["predicted_mean", "predicted_ci_low", "predicted_ci_high", "prediction_method"]
 RECOMMENDATION_COLUMNS = [
@@ -54,6 +54,8 @@ RECOMMENDATION_COLUMNS = [
     "ci_high",
     "p_best",
     "seed",
+    "decay_weight",
+    "sharpness",
 ]
 
 
@@ -116,7 +118,14 @@ def build_posteriors(
 
 
 def build_recommendations(
-    posteriors: pd.DataFrame, *, top_n: int, seed: int, min_clicks: float, min_days: float, draws: int = 10_000
+    posteriors: pd.DataFrame,
+    *,
+    top_n: int,
+    seed: int,
+    min_clicks: float,
+    min_days: float,
+    draws: int = 10_000,
+    sharpness: float = DEFAULT_SHARPNESS,
 ) -> pd.DataFrame:
     """Thompson-sampling picks from a ``pattern_posteriors`` table (columns :data:`RECOMMENDATION_COLUMNS`).
 
@@ -124,6 +133,10 @@ def build_recommendations(
     cluster-deflated effective count, and not clicks whose attribution window is still open, which are no evidence
     yet) and days since the pattern's first click up to the table's ``as_of``; a never-clicked pattern has tested 0
     days. ``clicks`` and ``conversions`` in the output are the observed counts.
+
+    ``sharpness`` (``test_loop.sharpness``, kappa >= 1) reshapes the Thompson draws behind ``win_share`` and
+    ``budget_share`` (:func:`optimizer_pipeline.lib.testloop.thompson.recommend`); ``p_best`` stays the posterior's
+    own probability of being best. The ``sharpness`` column records kappa.
     """
     post = posteriors.reset_index(drop=True).copy()
     as_of = post["as_of"].dropna().iloc[0] if "as_of" in post and post["as_of"].notna().any() else None
@@ -138,6 +151,7 @@ def build_recommendations(
         first_seen="first_seen",
         draws=draws,
         as_of=as_of,
+        sharpness=sharpness,
     )
     if rec.empty:
         return pd.DataFrame({c: [] for c in RECOMMENDATION_COLUMNS})
@@ -155,4 +169,5 @@ def build_recommendations(
     rec["rank"] = rec["rank"].astype("int64")
     rec["in_ignorance_zone"] = rec["in_ignorance_zone"].astype(bool)
     rec["seed"] = rec["seed"].astype("int64")
+    rec["sharpness"] = rec["sharpness"].astype("float64")
     return rec[RECOMMENDATION_COLUMNS].reset_index(drop=True)

@@ -9,6 +9,24 @@
   keeps every pattern still inside the ignorance zone, explains each pick, and splits the next test budget by win
   share with a floor for ignorance-zone patterns. The seed is recorded (``result.attrs["seed"]`` and a ``seed``
   column), so the same call reproduces the same recommendation exactly.
+
+Fatigue discount (``weights`` / ``decay_weight``, :mod:`optimizer_pipeline.lib.testloop.fatigue_weights`): a weight
+``w`` in (0, 1] per arm reads "this pattern is expected to deliver ``w`` times the rate its history shows" (its ads
+are fatigued). Each decision is then the argmax of ``w_i * X_i`` over one posterior draw ``X_i`` per arm: exact
+Thompson sampling for the value ``w * rate``, so win shares stay probabilities of being best (of the discounted
+values) and the lost share goes to the arms most likely to beat the discounted one, not pro rata to everyone.
+Why not discount the posterior counts instead (a power prior, ``alpha0 + w * k``): that widens the posterior but
+keeps its mean, and a wider posterior *gains* Thompson share whenever the arm is not the favourite, the opposite of a
+fatigue discount. A discounted pattern is never removed: every weight is > 0, and :func:`recommend` keeps every
+pattern it would have kept without the discount. ``w = 1`` everywhere gives the undiscounted draws bit for bit.
+
+Posterior reshaping (``sharpness`` kappa >= 1, :func:`reshape_posterior`): each decision draws arm ``i`` from
+``Beta(kappa * alpha_i, kappa * beta_i)`` instead of its posterior, the same mean with about ``1 / kappa`` of the
+variance, so the allocation commits to the leader earlier (Chapelle & Li 2011). It is the policy
+``benchmarks/bandit.py`` measures on the Upworthy tests (:class:`~optimizer_pipeline.lib.testloop.batch_thompson.
+BatchThompson`, kappa cross-fitted to 8 or 16 there), through the same function. Reshaping is an allocation policy,
+not a belief: P(best) stays the plain posterior probability, and :func:`recommend` uses kappa only for ``win_share``
+/ ``budget_share`` (its labels still read the unreshaped shares). ``kappa = 1`` gives today's draws bit for bit.
 """
 
 from __future__ import annotations
@@ -26,6 +44,8 @@ WINNER_SHARE = 0.9
 PROMISING_SHARE = 0.05
 #: Default budget floor for each ignorance-zone pattern.
 DEFAULT_FLOOR = 0.05
+#: Default posterior reshaping: 1 = plain Thompson sampling.
+DEFAULT_SHARPNESS = 1.0
 
 
 #: From this many arms on, :meth:`ThompsonSampler.decide` decides by exact inversion over a quantile table.
@@ -50,6 +70,36 @@ def _cell_lower_u() -> np.ndarray:
 _U_LEVELS = _cell_lower_u()
 
 
+def check_weights(weights: Any, arms: int) -> np.ndarray:
+    """Per-arm discount weights as a float array, each in (0, 1] (a discount never removes an arm)."""
+    w = np.array(weights, dtype=np.float64)
+    if w.shape != (arms,):
+        raise ValueError(f"weights must have one entry per arm ({arms}), got shape {w.shape}")
+    bad = ~(np.isfinite(w) & (w > 0) & (w <= 1))
+    if bad.any():
+        raise ValueError(f"weights must be in (0, 1]; arm {int(np.flatnonzero(bad)[0])} has {w[bad][0]:g}")
+    return w
+
+
+def reshape_posterior(alpha: Any, beta: Any, sharpness: float) -> tuple[Any, Any]:
+    """Posterior reshaping (Chapelle & Li 2011, "An Empirical Evaluation of Thompson Sampling", section 4): the
+    parameters ``(kappa * alpha, kappa * beta)`` of the Beta an arm is drawn from. Same mean, variance about
+    ``1 / kappa`` of the posterior's, so Thompson sampling commits earlier. The one definition shared by
+    :class:`ThompsonSampler`, :func:`recommend` and the benchmarked ``BatchThompson``."""
+    return sharpness * alpha, sharpness * beta
+
+
+def check_sharpness(sharpness: Any) -> float:
+    """``sharpness`` as a float: a finite number >= 1 (1 = plain Thompson sampling; below 1 would flatten the
+    posterior, i.e. explore more, which the test loop does not offer)."""
+    if isinstance(sharpness, bool) or not isinstance(sharpness, int | float | np.integer | np.floating):
+        raise ValueError(f"sharpness must be a finite number >= 1 (1 = plain Thompson sampling), got {sharpness!r}")
+    kappa = float(sharpness)
+    if not (np.isfinite(kappa) and kappa >= 1):
+        raise ValueError(f"sharpness must be a finite number >= 1 (1 = plain Thompson sampling), got {sharpness!r}")
+    return kappa
+
+
 class ThompsonSampler:
     """Beta-Bernoulli Thompson sampler: ``decide()`` -> arm index, ``update(arm, successes, failures)``.
 
@@ -65,12 +115,24 @@ class ThompsonSampler:
       ``update(arm)`` refreshes that arm's table row at the next decision; ``update_many`` invalidates the table,
       which is rebuilt after ``TABLE_REBUILD_AFTER`` decisions (plain Beta draws meanwhile), so alternating bulk
       updates and decisions never pays a rebuild per decision.
+
+    ``sharpness`` kappa >= 1 draws every arm from its reshaped posterior ``Beta(kappa * alpha, kappa * beta)``
+    (:func:`reshape_posterior`) on both paths; ``alpha``/``beta`` stay the posterior's own parameters.
     """
 
     __slots__ = ("_buf", "_direct", "_dirty", "_next", "_offsets", "_pos", "_rng", "_table", "alpha", "beta", "block",
-                 "seed")  # fmt: skip
+                 "seed", "sharpness", "weights")  # fmt: skip
 
-    def __init__(self, alpha: np.ndarray, beta: np.ndarray, seed: int | None = None, *, block: int = 32):
+    def __init__(
+        self,
+        alpha: np.ndarray,
+        beta: np.ndarray,
+        seed: int | None = None,
+        *,
+        block: int = 32,
+        weights: np.ndarray | None = None,
+        sharpness: float = DEFAULT_SHARPNESS,
+    ):
         self.alpha = np.array(alpha, dtype=np.float64)
         self.beta = np.array(beta, dtype=np.float64)
         if self.alpha.ndim != 1 or self.alpha.shape != self.beta.shape or len(self.alpha) == 0:
@@ -79,6 +141,8 @@ class ThompsonSampler:
             raise ValueError("alpha and beta must be > 0")
         if block < 1:
             raise ValueError("block must be >= 1")
+        self.weights = None if weights is None else check_weights(weights, len(self.alpha))
+        self.sharpness = check_sharpness(sharpness)
         self.seed = seed
         self.block = int(block)
         self._rng = np.random.default_rng(seed)
@@ -109,12 +173,34 @@ class ThompsonSampler:
             if self._table is not None:
                 return self._inverse_decisions(size)
             self._direct += size
-        return self._rng.beta(self.alpha, self.beta, size=(size, len(self.alpha))).argmax(axis=1)
+        return self._beta_decisions(size)
+
+    def _params(self, arms: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The Beta parameters the draws of ``arms`` (default all) come from: the posterior, reshaped when
+        ``sharpness`` > 1 (untouched at 1, so plain Thompson sampling stays bit for bit what it was)."""
+        a, b = (self.alpha, self.beta) if arms is None else (self.alpha[arms], self.beta[arms])
+        return (a, b) if self.sharpness == 1.0 else reshape_posterior(a, b, self.sharpness)
+
+    def _beta_decisions(self, size: int) -> np.ndarray:
+        """``size`` decisions from plain Beta draws (scaled by the weights, when given)."""
+        a, b = self._params()
+        x = self._rng.beta(a, b, size=(size, len(self.alpha)))
+        if self.weights is not None:
+            x *= self.weights
+        return x.argmax(axis=1)
 
     def _quantiles(self, arms: np.ndarray) -> np.ndarray:
-        """Rows of the quantile table: F^-1 at the lower end of each cell, then 1.0 (the top of the support)."""
-        q = betaincinv(self.alpha[arms, None], self.beta[arms, None], _U_LEVELS[None, :])
-        return np.hstack([q, np.ones((len(arms), 1))])
+        """Rows of the quantile table: F^-1 at the lower end of each cell, then 1.0 (the top of the support); times
+        the arm's weight when given (a monotone map, so the table still bounds the scaled draws)."""
+        a, b = self._params(arms)
+        q = np.hstack([betaincinv(a[:, None], b[:, None], _U_LEVELS[None, :]), np.ones((len(arms), 1))])
+        return q if self.weights is None else q * self.weights[arms, None]
+
+    def _exact(self, arms: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """The exact (weighted) draws of ``arms`` for ``v`` = 1 - U."""
+        a, b = self._params(arms)
+        x = betaincinv(a, b, 1.0 - v)
+        return x if self.weights is None else x * self.weights[arms]
 
     def _inverse_decisions(self, size: int) -> np.ndarray:
         """``size`` exact decisions by inversion: bound every draw by its table cell, invert only the contenders.
@@ -134,11 +220,11 @@ class ThompsonSampler:
             # contenders: upper bound reaches the best lower bound (tiny slack for rounding in betaincinv)
             c = np.flatnonzero(hi >= lo.max() * (1.0 - 1e-12))
             if len(c) > 1:
-                c = c[[betaincinv(self.alpha[c], self.beta[c], 1.0 - v[c]).argmax()]]
+                c = c[[self._exact(c, v[c]).argmax()]]
             return c
         r, c = np.nonzero(hi >= lo.max(axis=1, keepdims=True) * (1.0 - 1e-12))
         x = np.full((size, k), -1.0)
-        x[r, c] = betaincinv(self.alpha[c], self.beta[c], 1.0 - v[r, c])
+        x[r, c] = self._exact(c, v[r, c])
         return x.argmax(axis=1)
 
     def decide_many(self, m: int) -> np.ndarray:
@@ -150,7 +236,7 @@ class ThompsonSampler:
         parts = []
         for start in range(0, m, chunk):
             size = min(chunk, m - start)
-            parts.append(self._rng.beta(self.alpha, self.beta, size=(size, len(self.alpha))).argmax(axis=1))
+            parts.append(self._beta_decisions(size))
         return np.concatenate(parts)
 
     def win_shares(self, draws: int) -> np.ndarray:
@@ -201,6 +287,36 @@ def _days_seen(posteriors: pd.DataFrame, first_seen: Any, as_of: Any) -> np.ndar
     return np.where(np.isnan(days), 0.0, days)
 
 
+def _ranks(win: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """1-based ranks by win share (descending), ties by mean (descending), then row order."""
+    order = np.lexsort((-mean, -win))
+    rank = np.empty(len(win), dtype=int)
+    rank[order] = np.arange(1, len(win) + 1)
+    return rank
+
+
+def _decay_weights(posteriors: pd.DataFrame, decay_weight: Any) -> np.ndarray:
+    """Fatigue discount per row (1 when not given; see :func:`recommend`), checked to lie in (0, 1]."""
+    if decay_weight is None:
+        if "decay_weight" not in posteriors.columns:
+            return np.ones(len(posteriors))
+        values = posteriors["decay_weight"]
+    elif isinstance(decay_weight, str):
+        values = posteriors[decay_weight]
+    elif isinstance(decay_weight, Mapping | pd.Series):
+        values = posteriors["pattern_hash"].map(dict(decay_weight))
+    else:
+        values = pd.Series(list(decay_weight), index=posteriors.index)
+        if len(values) != len(posteriors):
+            raise ValueError("decay_weight must have one entry per posterior row")
+    w = pd.to_numeric(values).astype(float).fillna(1.0).to_numpy()  # absent: 1; text raises
+    bad = ~(np.isfinite(w) & (w > 0) & (w <= 1))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"decay_weight of pattern {posteriors['pattern_hash'].iloc[i]!r} is {w[i]:g}, not in (0, 1]")
+    return w
+
+
 def _floored_shares(win: np.ndarray, zone: np.ndarray, floor: float) -> np.ndarray:
     """Normalise ``win`` to sum 1 with every ``zone`` entry >= ``floor`` (water-filling; others keep proportions)."""
     k = len(win)
@@ -238,6 +354,8 @@ def recommend(
     draws: int = 10_000,
     floor: float = DEFAULT_FLOOR,
     as_of: Any = None,
+    decay_weight: Any = None,
+    sharpness: float = DEFAULT_SHARPNESS,
 ) -> pd.DataFrame:
     """Top-``n`` patterns by Thompson win share plus every ignorance-zone pattern, with reasons and a budget split.
 
@@ -253,6 +371,22 @@ def recommend(
     the budget, or to ``1 / count`` when every kept pattern is in the zone). ``rank`` orders by win share (ties:
     posterior mean). ``seed=None`` draws a fresh seed; the seed used is recorded in ``result.attrs["seed"]`` and the
     ``seed`` column.
+
+    Fatigue discount (module docstring): ``decay_weight`` is a column name, a mapping pattern_hash -> weight (absent:
+    1), a sequence aligned with the rows, or ``None`` to use a ``decay_weight`` column if present, else 1 for all.
+    Thompson decisions are then argmaxes of ``weight * draw``; ``win_share`` is the discounted share (the same seeded
+    draws), ranks and budget follow it, and every pattern that would be kept without the discount is still kept.
+    A discounted pattern's reason says so, with a ``fatigue_reason`` column's text when present (e.g. "fatigued ad
+    X: weight 0.6") and its undiscounted win share. Ignorance-zone floors are not discounted (exploring an untested
+    pattern is what the floor buys). The output has a ``decay_weight`` column; with weight 1 everywhere every other
+    column equals the undiscounted result exactly.
+
+    Posterior reshaping (module docstring): with ``sharpness`` kappa > 1 every Thompson decision draws from
+    ``Beta(kappa * alpha, kappa * beta)``, so ``win_share`` (and the ranks and ``budget_share`` that follow it) is the
+    reshaped policy's share, the one ``benchmarks/bandit.py`` measures. The labels (winner / promising / long shot)
+    still read the unreshaped share, the posterior probability of being best, and the reason adds the reshaped share;
+    every pattern kept at kappa = 1 is still kept. The ``sharpness`` column (and ``attrs["sharpness"]``) records
+    kappa; at kappa = 1 every other column equals today's result exactly.
     """
     if n < 1:
         raise ValueError("n must be >= 1")
@@ -260,12 +394,24 @@ def recommend(
         raise ValueError("draws must be >= 1")
     if not 0 <= floor <= 1:
         raise ValueError("floor must be in [0, 1]")
+    kappa = check_sharpness(sharpness)
     if seed is None:
         seed = int(np.random.SeedSequence().entropy % (2**63))
-    columns = ["pattern_hash", "rank", "win_share", "budget_share", "reason", "in_ignorance_zone", "seed"]
+    columns = [
+        "pattern_hash",
+        "rank",
+        "win_share",
+        "budget_share",
+        "reason",
+        "in_ignorance_zone",
+        "seed",
+        "decay_weight",
+        "sharpness",
+    ]
     if len(posteriors) == 0:
         out = pd.DataFrame({c: [] for c in columns})
         out.attrs["seed"] = seed
+        out.attrs["sharpness"] = kappa
         return out
     post = posteriors.reset_index(drop=True)
     alpha = post["alpha"].to_numpy(dtype=float)
@@ -274,12 +420,22 @@ def recommend(
     days = _days_seen(post, first_seen, as_of)
     zone = (clicks < min_clicks) | (days < min_days)
 
-    win = ThompsonSampler(alpha, beta, seed).win_shares(draws)
+    weight = _decay_weights(post, decay_weight)
+    discounted = bool(np.any(weight < 1))
+
+    def shares(sharp: float, weights: np.ndarray | None) -> np.ndarray:
+        return ThompsonSampler(alpha, beta, seed, weights=weights, sharpness=sharp).win_shares(draws)
+
+    plain = shares(kappa, None)
+    # same seed, same draws: the discounted shares differ only through the weights
+    win = shares(kappa, weight) if discounted else plain
+    # the unreshaped (possibly discounted) share, P(best): what the labels say; reshaping only moves the budget
+    belief = shares(1.0, weight if discounted else None) if kappa > 1 else win
     mean = alpha / (alpha + beta)
-    order = np.lexsort((-mean, -win))  # primary: win share desc, then mean desc
-    rank = np.empty(len(post), dtype=int)
-    rank[order] = np.arange(1, len(post) + 1)
-    keep = (rank <= n) | zone
+    rank = _ranks(win, weight * mean)
+    keep = (rank <= n) | zone | (_ranks(plain, mean) <= n)  # discounted, never removed
+    keep |= _ranks(belief, weight * mean) <= n  # reshaped, never removed (the same ranks at kappa = 1)
+    order = np.argsort(rank)
     idx = order[keep[order]]
 
     budget = _floored_shares(win[idx], zone[idx], floor)
@@ -293,12 +449,19 @@ def recommend(
             if days[i] < min_days:
                 why.append(f"{days[i]:.0f} of {min_days:g} days")
             reasons.append(f"under-explored ({n_txt}; {', '.join(why)}): kept in the ignorance zone")
-        elif win[i] >= WINNER_SHARE:
-            reasons.append(f"high-confidence winner ({n_txt}, wins {win[i]:.0%} of draws)")
-        elif win[i] >= PROMISING_SHARE:
-            reasons.append(f"promising ({n_txt}, wins {win[i]:.0%} of draws)")
+        elif belief[i] >= WINNER_SHARE:
+            reasons.append(f"high-confidence winner ({n_txt}, wins {belief[i]:.0%} of draws)")
+        elif belief[i] >= PROMISING_SHARE:
+            reasons.append(f"promising ({n_txt}, wins {belief[i]:.0%} of draws)")
         else:
-            reasons.append(f"long shot ({n_txt}, wins {win[i]:.1%} of draws)")
+            reasons.append(f"long shot ({n_txt}, wins {belief[i]:.1%} of draws)")
+        if kappa > 1:
+            reasons[-1] += f"; sharpness {kappa:g}: wins {win[i]:.1%} of draws from Beta({kappa:g}a, {kappa:g}b)"
+        if weight[i] < 1:
+            why = str(post.at[i, "fatigue_reason"]) if "fatigue_reason" in post.columns else ""
+            why = why if why and why != "nan" else f"weight {weight[i]:.2f}"
+            drawn = "reshaped draws" if kappa > 1 else "draws"
+            reasons[-1] += f"; fatigue discount: {why} (wins {plain[i]:.1%} of {drawn} undiscounted)"
     out = pd.DataFrame(
         {
             "pattern_hash": post["pattern_hash"].to_numpy()[idx],
@@ -308,8 +471,11 @@ def recommend(
             "reason": reasons,
             "in_ignorance_zone": zone[idx],
             "seed": seed,
+            "decay_weight": weight[idx],
+            "sharpness": kappa,
         }
     )
     out.attrs["seed"] = seed
     out.attrs["draws"] = draws
+    out.attrs["sharpness"] = kappa
     return out

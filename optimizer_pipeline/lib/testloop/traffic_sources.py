@@ -96,10 +96,13 @@ def assign(
     """(handle, creative_id) pairs, sorted.
 
     ``creatives`` has ``creative_id``, ``pattern_hash`` and optionally ``status`` (only ``active`` ones are assigned
-    anew; a pinned pair may name any of them). Pinned pairs count towards ``per_influencer``.
+    anew, and only once their ``pattern_hash`` is known; a pinned pair may name any of them). Pinned pairs count
+    towards ``per_influencer``.
     """
     pattern_of = dict(zip(creatives["creative_id"], creatives["pattern_hash"], strict=True))
     active = creatives["status"] == ACTIVE if "status" in creatives else pd.Series(True, index=creatives.index)
+    if "pattern_hash" in creatives:
+        active &= creatives["pattern_hash"].notna()  # an untagged creative waits for its autopsy
     assignable = sorted(creatives.loc[active, "creative_id"])
     chosen: dict[str, list[str]] = {}
     load_creative: Counter[str] = Counter()

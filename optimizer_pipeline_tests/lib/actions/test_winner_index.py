@@ -10,10 +10,11 @@ import pytest
 from optimizer_pipeline.lib.actions.winner_index import (
     WinnerIndexError,
     build_winner_index,
-    duration_bucket,
+    creative_variant_dna,
     search_winners,
     variant_dna,
 )
+from optimizer_pipeline.lib.core.buckets import bucket_for
 from optimizer_pipeline.lib.decisions.experiment_registry import Experiment, Variant
 
 T0 = pd.Timestamp("2026-11-01", tz="UTC")
@@ -62,7 +63,7 @@ def test_index_rows_and_columns() -> None:
     assert row["ctr"] == pytest.approx(2 * 280 / 20000)  # the latest look's counts
     assert row["lift"] == pytest.approx(0.122) and row["lift_at_promotion"] == pytest.approx(0.121)
     assert row["control_metric_value"] == pytest.approx(0.02)
-    assert row["duration_bucket"] == "15-30 s"
+    assert row["duration_bucket"] == "16-30s"  # 26 s, in the project's buckets (lib/core/buckets.py)
 
 
 def _reference(idx: pd.DataFrame, query: np.ndarray, keep: np.ndarray, k: int) -> tuple[list[str], np.ndarray]:
@@ -113,10 +114,44 @@ def test_variant_dna_from_ads() -> None:
     assert out.loc["b", "hook"] == "story"
 
 
-def test_duration_buckets() -> None:
-    assert [duration_bucket(s) for s in (5, 15, 15.1, 45, 61, float("nan"))] == [
-        "0-15 s", "0-15 s", "15-30 s", "30-60 s", "60 s+", "",
-    ]  # fmt: skip
+def test_duration_buckets_are_the_projects() -> None:
+    dec, var, dna = _trail()
+    dna["duration_s"] = dna["duration_s"].astype(float)
+    dna.loc[dna["experiment_id"] == "e0", "duration_s"] = 150.0  # beyond the last bucket: no bucket
+    idx = build_winner_index(dec, var, dna, FEATURES).set_index("experiment_id")
+    seconds = idx["duration_s"].to_numpy()
+    assert list(idx["duration_bucket"]) == [bucket_for(s) or "" for s in seconds]
+    assert idx.at["e0", "duration_bucket"] == "" and idx.at["e1", "duration_bucket"] == "16-30s"
+    got = search_winners(idx.reset_index(), filters={"duration_bucket": ["16-30s", "31-60s"]}, k=10)
+    assert set(got["experiment_id"]) == {e for e in idx.index if idx.at[e, "duration_bucket"] in ("16-30s", "31-60s")}
+
+
+def _experiment(exp_id: str, control_ads: tuple[str, ...], variant_ads: tuple[str, ...]) -> Experiment:
+    arms = (Variant("a", control_ads, True, 0.5), Variant("b", variant_ads, False, 0.5))
+    return Experiment(exp_id, "", arms, "ctr", (), 0.05, T0.to_pydatetime(), 14, 48, 1000, 0.05, "running")
+
+
+def test_creative_dna_joins_ads_to_variants() -> None:
+    """creative_dna (one row per creative, its ads in a list) → DNA per experiment variant."""
+    creatives = pd.DataFrame(
+        {
+            "creative_id": ["c1", "c2", "c3", "c4"],
+            "ad_ids": [["ad1"], ["ad2", "ad3"], np.array(["ad4"]), []],
+            "hook_type": ["statement", "question", "question", "pov"],
+            "emotion": ["trust", "curiosity", "joy", "joy"],
+            "duration_s": [20.0, 10.0, 30.0, 40.0],
+            "face_share": [0.2, 0.6, 0.8, 0.1],
+        }
+    )
+    exps = [_experiment("x", ("ad1",), ("ad2", "ad3", "ad4")), _experiment("y", ("ad9",), ("ad4",))]
+    out = creative_variant_dna(exps, creatives, ["face_share"]).set_index(["experiment_id", "variant"])
+    assert out.loc[("x", "a"), "creative_ids"] == "c1" and out.loc[("x", "a"), "hook_type"] == "statement"
+    b = out.loc[("x", "b")]
+    assert b["creative_ids"] == "c2, c3" and b["hook_type"] == "question" and b["emotion"] == "mixed"
+    assert b["face_share"] == pytest.approx(0.7) and b["duration_s"] == pytest.approx(20.0)  # c2 counted once
+    assert ("y", "a") not in out.index and out.loc[("y", "b"), "creative_ids"] == "c3"
+    with pytest.raises(WinnerIndexError, match="creative_dna lacks"):
+        creative_variant_dna(exps, creatives.drop(columns="ad_ids"))
 
 
 def test_bad_input() -> None:

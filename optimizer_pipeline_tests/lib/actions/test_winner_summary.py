@@ -57,9 +57,9 @@ VARIANTS = pd.DataFrame(
 )  # fmt: skip
 DNA = pd.DataFrame(
     [
-        {"experiment_id": "e1", "variant": "a", "hook_type": "statement", "emo": "trust", "duration_bucket": "30-60 s",
+        {"experiment_id": "e1", "variant": "a", "hook_type": "statement", "emo": "trust", "duration_bucket": "31-60s",
          "hook_cut_count": 1.0, "face_share": 0.5},
-        {"experiment_id": "e1", "variant": "b", "hook_type": "question", "emo": "trust", "duration_bucket": "15-30 s",
+        {"experiment_id": "e1", "variant": "b", "hook_type": "question", "emo": "trust", "duration_bucket": "16-30s",
          "hook_cut_count": 3.0, "face_share": 0.5},
     ]
 )  # fmt: skip
@@ -72,7 +72,7 @@ def test_winner_vs_loser_names_the_numbers_and_the_dna() -> None:
         "CTR 2.44 %", "over 50,871 impressions", "CTR 2.01 %",
         "+21.4 %", "+13.3 % to +30.7 %", "confidence 95 %",  # the deciding look's lift and interval, not later
         f"differs by {(0.0244 / 0.0201 - 1) * 100:+.1f} %",
-        "hook question vs statement", "length 15-30 s vs 30-60 s", "cuts in the first 3 seconds 3 vs 1",
+        "hook question vs statement", "length 16-30s vs 31-60s", "cuts in the first 3 seconds 3 vs 1",
     ):  # fmt: skip
         assert piece in text, piece
     assert "emotion" not in text and "face" not in text  # equal attributes are not "differences"

@@ -68,6 +68,7 @@ def counter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "calls.txt"
     path.touch()
     monkeypatch.setenv(COUNTER_ENV, str(path))
+    extraction_pool.close_pools()  # workers spawned by an earlier test never saw the counter
     return path
 
 

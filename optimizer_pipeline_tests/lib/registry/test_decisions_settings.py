@@ -130,6 +130,8 @@ def test_pipeline_block_defaults_and_values(tmp_path):
         ("days_to_close: 6", "days_to_close: -1", ["stages[0]", "days_to_close", ">= 0"]),
         ("name: proposal", "name: lead", ["stages", "repeats", "lead"]),
         ("name: lead", "name: clicks", ["stages[0]", "name", "ad_performance column"]),
+        ("name: lead", "name: roas", ["stages[0]", "name", "ad_performance column"]),  # a derived metric
+        ("name: lead", "name: source_file", ["stages[0]", "name", "ad_performance column"]),
         ("name: lead", "name: Lead Form", ["stages[0]", "name", "lower_snake_case"]),
         ("days_to_close: 4}", "days_to_close: 4, stage_owner: Bob}", ["stages[1]", "unknown field", "stage_owner"]),
         ("currency: AED", "currency: dirham", ["pipeline", "currency", "ISO 4217"]),

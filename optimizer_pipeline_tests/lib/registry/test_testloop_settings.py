@@ -27,6 +27,7 @@ def test_absent_block_gives_the_contract_defaults(tmp_path):
         100, 7, None, 5, 0
     )  # fmt: skip
     assert settings.niches == () and settings.creatives_file is None and settings.landing_url is None
+    assert settings.sharpness == 1.0  # plain Thompson sampling unless a client opts in
 
 
 def test_values_and_relative_paths(tmp_path):
@@ -39,12 +40,14 @@ def test_values_and_relative_paths(tmp_path):
         "      attribution_window_days: 28\n"
         "      decay: 0.95\n"
         "      seed: 42\n"
+        "      sharpness: 8\n"
     )
     settings = load_registry(write(tmp_path, block)).client("acme").test_loop
     assert settings.creatives_file == tmp_path.resolve() / "loop" / "creatives.yaml"
     assert settings.influencers_file == Path("/data/roster.csv")
     assert settings.niches == ("fitness", "food")
     assert (settings.attribution_window_days, settings.decay, settings.seed) == (28, 0.95, 42)
+    assert settings.sharpness == 8.0 and isinstance(settings.sharpness, float)
 
 
 @pytest.mark.parametrize(
@@ -60,6 +63,14 @@ def test_values_and_relative_paths(tmp_path):
         ("top_n: 0", ["top_n", ">= 1"]),
         ("creatives_per_influencer: true", ["creatives_per_influencer"]),
         ("creative_file: x.yaml", ["unknown field", "creative_file"]),
+        ("sharpness: 0.5", ["'sharpness'", "finite number >= 1", "got 0.5"]),
+        ("sharpness: 0", ["'sharpness'", ">= 1"]),
+        ("sharpness: eight", ["'sharpness'", ">= 1", "'eight'"]),
+        ("sharpness: '8'", ["'sharpness'", "'8'"]),
+        ("sharpness: .nan", ["'sharpness'", "finite"]),
+        ("sharpness: .inf", ["'sharpness'", "finite"]),
+        ("sharpness: true", ["'sharpness'"]),
+        ("sharpness: null", ["'sharpness'"]),
     ],
 )
 def test_errors_name_file_client_and_field(tmp_path, block, needles):

@@ -150,9 +150,10 @@ def test_backoff_intervals_are_calibrated_on_held_out_patterns():
     # predicted 95 % interval about 95 % of the time. Intervals as wide as the prior alone (ignoring that a parent's
     # centre is known from one or two sibling patterns) covered 75-81 % here.
     from optimizer_pipeline.lib.registry.clients import SAMPLE_CLIENTS_FILE
-    from optimizer_pipeline.lib.testloop.creatives import load_creatives
+    from optimizer_pipeline.lib.testloop.creatives import active_creatives, load_creatives
 
-    patterns = sorted(load_creatives(SAMPLE_CLIENTS_FILE.parent / "glowfuel_creatives.yaml").accepted["pattern_hash"])
+    creatives = load_creatives(SAMPLE_CLIENTS_FILE.parent / "glowfuel_creatives.yaml").accepted
+    patterns = sorted(active_creatives(creatives)["pattern_hash"])  # the patterns influencers are assigned
     patterns = sorted(set(patterns))
     assert len(patterns) == 12
     rng = np.random.default_rng(11)
