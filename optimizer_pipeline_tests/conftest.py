@@ -60,6 +60,27 @@ def _no_defs_state_storage_of_a_closed_instance():
         yield
 
 
+def sample_market_resources(home: Path, sample_home: Path) -> dict[str, object]:
+    """Resources of the market loop on the test corpus (scraped from ``sample_home``, written under ``home``): what a
+    test that materialises buckets, features, models and patterns binds."""
+    from optimizer_pipeline.resources.features import FeatureStore, RuleLabeler
+    from optimizer_pipeline.resources.models import ModelStore
+    from optimizer_pipeline.resources.parquet_io import ParquetIOManager
+    from optimizer_pipeline.resources.registry import ClientRegistry
+    from optimizer_pipeline.resources.tiktok import SampleTikTokSource
+    from optimizer_pipeline.resources.videos import VideoStore
+
+    return {
+        "io_manager": ParquetIOManager(home=str(home)),
+        "registry": ClientRegistry(path=str(SAMPLE_CLIENTS_FILE)),
+        "tiktok": SampleTikTokSource(home=str(sample_home), seed=DEFAULT_SEED, scale=TEST_SCALE),
+        "video_store": VideoStore(home=str(home)),
+        "feature_store": FeatureStore(home=str(home), workers=2),
+        "labeler": RuleLabeler(),
+        "model_store": ModelStore(home=str(home), bootstrap_rounds=20),
+    }
+
+
 @pytest.fixture(scope="session")
 def sample_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A home whose ``sample/`` holds the corpus at TEST_SCALE (read-only for tests: copy before changing)."""

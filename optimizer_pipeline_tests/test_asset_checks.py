@@ -84,6 +84,7 @@ def test_every_client_partitioned_output_has_a_blocking_tenant_check(monkeypatch
         spec = specs[(asset, "tenant_isolation")]
         assert spec.blocking and spec.description, asset
     assert specs[("experiment_decisions", "decision_validity")].blocking
+    assert specs[("creative_reports", "tenant_isolation")].blocking  # [client_hashtag]: cites only own videos
     assert specs[("budget_ledger", "within_limits")].blocking
     for asset in (
         "tiktok_videos", "bucket_videos", "video_features", "creatives", "influencers", "conversion_events",

@@ -55,6 +55,11 @@ def test_demo_materialises_everything_and_prints_bucket_summary(tmp_path, monkey
     index = pd.read_parquet(home / "data" / "winner_index" / "glowfuel.parquet")
     matching = min(3, int(((index["hook"] == "question") & (index["ctr"] >= 0.015)).sum()))
     assert f"winners [glowfuel]: {matching} of {len(index)} (hook=question and ctr>=0.015; by lift)" in out.stdout
+    # the ten creative strategy reports of every hashtag and profile, as Markdown and JSON, their folders printed
+    for source in ("mealprep", "nutrition", "at-greenbites", "at-preppro"):
+        folder = home / "reports" / "glowfuel" / source
+        assert len(list(folder.glob("*.md"))) == 10 and len(list(folder.glob("*.json"))) == 10, source
+        assert f"{folder}: 10 reports" in out.stdout
     # `dagster dev` with this home sees the materialisations
     with dg.DagsterInstance.from_config(str(home)) as instance:
         sources = ["glowfuel__at-greenbites", "glowfuel__at-preppro", "glowfuel__mealprep", "glowfuel__nutrition"]
@@ -67,6 +72,7 @@ def test_demo_materialises_everything_and_prints_bucket_summary(tmp_path, monkey
             "creative_dna", "winner_index", "winner_insights",
         ):  # fmt: skip
             assert instance.get_materialized_partitions(dg.AssetKey(asset)) == {"glowfuel"}, asset
+        assert instance.get_materialized_partitions(dg.AssetKey("creative_reports")) == set(sources)
         # Dagster chose the work: every run is a named job (no __ephemeral_asset_job__ / __ASSET_JOB)
         jobs = {run.job_name for run in instance.get_runs()}
         assert {"tiktok_refresh_job", "market_bucket_job", "conversion_loop_job", "memory_job"} <= jobs, jobs

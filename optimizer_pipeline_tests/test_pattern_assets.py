@@ -15,16 +15,8 @@ from optimizer_pipeline.lib.core.buckets import DURATION_BUCKETS
 from optimizer_pipeline.lib.patterns.bucket_model import predict_log_er
 from optimizer_pipeline.lib.patterns.evidence import PATTERN_COLUMNS
 from optimizer_pipeline.lib.patterns.model_store import ModelStoreError, load_model
-from optimizer_pipeline.lib.registry.clients import SAMPLE_CLIENTS_FILE
-from optimizer_pipeline.lib.sample.corpus import DEFAULT_SEED
 from optimizer_pipeline.partitions import market_key
-from optimizer_pipeline.resources.features import FeatureStore, RuleLabeler
-from optimizer_pipeline.resources.models import ModelStore
-from optimizer_pipeline.resources.parquet_io import ParquetIOManager
-from optimizer_pipeline.resources.registry import ClientRegistry
-from optimizer_pipeline.resources.tiktok import SampleTikTokSource
-from optimizer_pipeline.resources.videos import VideoStore
-from optimizer_pipeline_tests.conftest import TEST_SCALE
+from optimizer_pipeline_tests.conftest import sample_market_resources
 
 ASSETS = [tiktok_videos, bucket_videos, video_features, bucket_model, bucket_patterns]
 CH = "glowfuel__mealprep"
@@ -35,15 +27,7 @@ UPSTREAM = ["bucket_videos", "bucket_videos_excluded", "video_features", "video_
 def home(sample_home, tmp_path_factory):
     """Every bucket of one hashtag materialised up to bucket_patterns."""
     data_home = tmp_path_factory.mktemp("pattern_home")
-    res = {
-        "io_manager": ParquetIOManager(home=str(data_home)),
-        "registry": ClientRegistry(path=str(SAMPLE_CLIENTS_FILE)),
-        "tiktok": SampleTikTokSource(home=str(sample_home), seed=DEFAULT_SEED, scale=TEST_SCALE),
-        "video_store": VideoStore(home=str(data_home)),
-        "feature_store": FeatureStore(home=str(data_home), workers=2),
-        "labeler": RuleLabeler(),
-        "model_store": ModelStore(home=str(data_home), bootstrap_rounds=20),
-    }
+    res = sample_market_resources(data_home, sample_home)
     meta: dict[str, dict] = {}
     with dg.instance_for_test() as inst:
         inst.add_dynamic_partitions("client_hashtag", [CH])

@@ -169,7 +169,20 @@ def _run_demo(home: Path, seed: int, scale: float, say: Callable[[str], None]) -
     except (WinnersQueryError, WinnerIndexError) as exc:
         winners = f"winners [{SAMPLE_CLIENT}]: {exc}"
     say(f"\n{winners}")
+    say(f"\n{reports_summary(home, SAMPLE_CLIENT)}")
     return summary
+
+
+def reports_summary(home: Path, client: str) -> str:
+    """Where the client's creative strategy reports were written, one line per hashtag or profile."""
+    from optimizer_pipeline.lib.reports.creative_reports import REPORTS_DIR
+
+    folders = sorted(p for p in (Path(home) / REPORTS_DIR / client).glob("*") if p.is_dir())
+    if not folders:
+        return f"creative reports [{client}]: none written"
+    lines = [f"creative reports [{client}] (Markdown and JSON):"]
+    lines += [f"  {f}: {len(list(f.glob('*.md')))} reports" for f in folders]
+    return "\n".join(lines)
 
 
 def model_summary(metadata: dict[tuple[str, str], dict]) -> pd.DataFrame:

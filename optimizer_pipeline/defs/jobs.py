@@ -31,8 +31,8 @@ market_bucket_job = dg.define_asset_job(
 
 hashtag_intelligence_job = dg.define_asset_job(
     name="hashtag_intelligence_job",
-    selection=dg.AssetSelection.assets("bucket_intelligence"),
-    description="Rank the duration buckets of one client_hashtag partition.",
+    selection=dg.AssetSelection.assets("bucket_intelligence", "creative_reports"),
+    description="Rank the duration buckets of one client_hashtag partition and write its ten creative reports.",
 )
 
 client_rollup_job = dg.define_asset_job(
