@@ -18,11 +18,11 @@ from pydantic import Field
 
 from optimizer_pipeline.defs.actions.group import GROUP, TABLE_KINDS
 from optimizer_pipeline.defs.checks import CHECKED_VALUE, TENANT_ISOLATION
+from optimizer_pipeline.defs.decisions.schedules import clients_local_time
 from optimizer_pipeline.defs.metadata import display_metadata
 from optimizer_pipeline.lib.actions.winner_summary import daily_summary, summary_payload, weekly_summary
 from optimizer_pipeline.lib.core import markdown
 from optimizer_pipeline.lib.core.invariants import foreign_rows
-from optimizer_pipeline.lib.registry.clients import RegistryError
 from optimizer_pipeline.partitions import CLIENT
 from optimizer_pipeline.resources.alerts import AlertNotifier
 from optimizer_pipeline.resources.parquet_io import load_stored, previous_table
@@ -162,17 +162,11 @@ def summary_schedule(
     context: dg.ScheduleEvaluationContext, registry: ClientRegistry
 ) -> dg.SkipReason | list[dg.RunRequest]:
     when = context.scheduled_execution_time
-    try:
-        clients = {c.slug: c for c in registry.load().clients}
-    except RegistryError as exc:
-        return dg.SkipReason(f"registry unreadable: {exc}")
-    partitions = set(context.instance.get_dynamic_partitions(CLIENT.name))
+    clients = clients_local_time(context, registry)
+    if isinstance(clients, dg.SkipReason):
+        return clients
     requests = []
-    for slug in sorted(partitions & set(clients)):
-        settings = clients[slug].decisions
-        if settings.experiments_file is None:
-            continue
-        local = when.astimezone(settings.zone)
+    for slug, _settings, local in clients:
         kinds = due_kinds(local)
         if not kinds:
             continue

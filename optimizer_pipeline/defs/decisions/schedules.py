@@ -10,6 +10,7 @@ from datetime import datetime
 import dagster as dg
 
 from optimizer_pipeline.lib.registry.clients import RegistryError
+from optimizer_pipeline.lib.registry.decisions_settings import DecisionSettings
 from optimizer_pipeline.partitions import CLIENT
 from optimizer_pipeline.resources.registry import ClientRegistry
 
@@ -29,6 +30,26 @@ def decision_due(local: datetime, every_hours: int) -> bool:
     return local.hour % every_hours == 0
 
 
+def clients_local_time(
+    context: dg.ScheduleEvaluationContext, registry: ClientRegistry
+) -> dg.SkipReason | list[tuple[str, DecisionSettings, datetime]]:
+    """The business clocks of the decision loop's schedules: for every registered client partition with an experiments
+    file, ``(slug, its decisions settings, the tick in its timezone)``, in slug order; a skip when the registry cannot
+    be read (the tick reports it and the next one tries again)."""
+    when = context.scheduled_execution_time
+    try:
+        clients = {c.slug: c for c in registry.load().clients}
+    except RegistryError as exc:
+        return dg.SkipReason(f"registry unreadable: {exc}")
+    partitions = set(context.instance.get_dynamic_partitions(CLIENT.name))
+    due = []
+    for slug in sorted(partitions & set(clients)):
+        settings = clients[slug].decisions
+        if settings.experiments_file is not None:
+            due.append((slug, settings, when.astimezone(settings.zone)))
+    return due
+
+
 @dg.schedule(
     name="decisions_schedule",
     cron_schedule="0 * * * *",
@@ -41,17 +62,11 @@ def decisions_schedule(
     context: dg.ScheduleEvaluationContext, registry: ClientRegistry
 ) -> dg.SkipReason | list[dg.RunRequest]:
     when = context.scheduled_execution_time
-    try:
-        clients = {c.slug: c for c in registry.load().clients}
-    except RegistryError as exc:
-        return dg.SkipReason(f"registry unreadable: {exc}")
-    partitions = set(context.instance.get_dynamic_partitions(CLIENT.name))
+    clients = clients_local_time(context, registry)
+    if isinstance(clients, dg.SkipReason):
+        return clients
     requests = []
-    for slug in sorted(partitions & set(clients)):
-        settings = clients[slug].decisions
-        if settings.experiments_file is None:
-            continue
-        local = when.astimezone(settings.zone)
+    for slug, settings, local in clients:
         if not decision_due(local, settings.decision_every_hours):
             continue
         assets = (*META_REFRESH_ASSETS, *DECISION_ASSETS) if settings.ad_source == "meta" else DECISION_ASSETS
