@@ -66,7 +66,7 @@ TENANT_CHECKED = {
     "pattern_posteriors", "test_recommendations", "cross_hashtag_patterns", "competitor_hashtag_strategy",
     "client_overview", "ad_performance", "ad_alerts", "experiment_decisions", "experiment_variants",
     "budget_plans", "budget_ledger", "fatigue_signals", "blended_scores", "creative_dna", "promotion_history",
-    "winner_index", "compound_learning", "winner_insights", "summary_log",
+    "winner_index", "compound_learning", "winner_insights", "summary_log", "brief_validation",
 }  # fmt: skip
 
 
@@ -88,7 +88,7 @@ def test_every_client_partitioned_output_has_a_blocking_tenant_check(monkeypatch
     assert specs[("budget_ledger", "within_limits")].blocking
     for asset in (
         "tiktok_videos", "bucket_videos", "video_features", "creatives", "influencers", "conversion_events",
-        "ad_performance", "creative_dna",
+        "ad_performance", "creative_dna", "brief_validation",
     ):  # fmt: skip
         assert specs[(asset, "accounting")].blocking, asset  # every asset with a rejected / excluded twin
     assert specs[("video_features", "fixed_schema")].blocking and specs[("video_features", "no_nan")].blocking

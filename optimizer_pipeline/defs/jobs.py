@@ -52,9 +52,11 @@ testloop_setup_job = dg.define_asset_job(
         "influencers",
         "influencers_rejected",
         "traffic_sources",
+        "brief_validation",
+        "brief_validation_rejected",
     ),
-    description="One client's creatives (with their autopsy: tags derived from the videos), influencer roster and "
-    "traffic sources (UTM links) from its registry files.",
+    description="One client's creatives (with their autopsy: tags derived from the videos), influencer roster, "
+    "traffic sources (UTM links) and brief-test verdicts (brief_validation) from its registry files.",
 )
 
 actions_job = dg.define_asset_job(

@@ -7,7 +7,8 @@ downstream market asset analyses it unchanged. ``settings.kind`` says which of t
 A client's optional ``test_loop:`` block (creatives and influencer files, the influencer filter, the statistics
 knobs of the test loop) becomes ``client.test_loop``, see :mod:`optimizer_pipeline.lib.registry.testloop_settings`;
 its optional ``decisions:`` block (experiments file, ad source, timezone, alert thresholds) becomes
-``client.decisions``, see :mod:`optimizer_pipeline.lib.registry.decisions_settings`.
+``client.decisions``, see :mod:`optimizer_pipeline.lib.registry.decisions_settings`; its optional ``reports:`` block
+(the brief-tests file) becomes ``client.reports``, see :mod:`optimizer_pipeline.lib.registry.reports_settings`.
 
 Validation errors name the file, the client and the field, because the people editing this file are marketers and
 analysts, not the authors of this code.
@@ -27,6 +28,7 @@ from optimizer_pipeline.lib.core.buckets import DURATION_BUCKETS
 from optimizer_pipeline.lib.core.slugs import client_hashtag_key, is_slug, slugify
 from optimizer_pipeline.lib.core.yaml_files import read_yaml
 from optimizer_pipeline.lib.registry.decisions_settings import DecisionSettings, DecisionSettingsError, parse_decisions
+from optimizer_pipeline.lib.registry.reports_settings import ReportSettings, ReportSettingsError, parse_reports
 from optimizer_pipeline.lib.registry.testloop_settings import TestLoopSettings, TestLoopSettingsError, parse_test_loop
 
 #: The registry shipped with the package: the sample client of the embedded default.
@@ -45,7 +47,18 @@ HASHTAG_DEFAULTS: dict[str, Any] = {
 #: ``refresh: none`` (or null) turns the scheduled re-scrape of a hashtag or competitor off.
 REFRESH_OFF = "none"
 _HASHTAG_KEYS = {"tag", "slug", *HASHTAG_DEFAULTS}
-_CLIENT_KEYS = {"slug", "name", "industry", "brand", "hashtags", "competitors", "defaults", "test_loop", "decisions"}
+_CLIENT_KEYS = {
+    "slug",
+    "name",
+    "industry",
+    "brand",
+    "hashtags",
+    "competitors",
+    "defaults",
+    "test_loop",
+    "decisions",
+    "reports",
+}
 _COMPETITOR_KEYS = {"handle", *HASHTAG_DEFAULTS}
 #: A competitor's partition slug is ``at-<handle slug>`` ("@handle"), e.g. ``glowfuel__at-fitfoodie``.
 PROFILE_SLUG_PREFIX = "at-"
@@ -104,6 +117,7 @@ class Client:
     competitor_profiles: tuple[HashtagSettings, ...] = ()  # one per handle, same order, kind "profile"
     test_loop: TestLoopSettings = field(default_factory=TestLoopSettings)  # defaults when the block is absent
     decisions: DecisionSettings = field(default_factory=DecisionSettings)  # defaults when the block is absent
+    reports: ReportSettings = field(default_factory=ReportSettings)  # defaults when the block is absent
 
     @property
     def sources(self) -> tuple[HashtagSettings, ...]:
@@ -230,6 +244,10 @@ def _parse_client(raw: Any, defaults: dict[str, Any], where: str, base_dir: Path
         decisions = parse_decisions(raw.get("decisions"), where, base_dir)
     except DecisionSettingsError as exc:
         raise RegistryError(str(exc)) from exc
+    try:
+        reports = parse_reports(raw.get("reports"), where, base_dir)
+    except ReportSettingsError as exc:
+        raise RegistryError(str(exc)) from exc
     return Client(
         slug=slug,
         name=name.strip(),
@@ -240,6 +258,7 @@ def _parse_client(raw: Any, defaults: dict[str, Any], where: str, base_dir: Path
         competitor_profiles=tuple(profiles),
         test_loop=test_loop,
         decisions=decisions,
+        reports=reports,
     )
 
 
