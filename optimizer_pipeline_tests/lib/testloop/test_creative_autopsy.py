@@ -15,6 +15,7 @@ from optimizer_pipeline.lib.features import FEATURE_VERSION, extract_video_featu
 from optimizer_pipeline.lib.features.dictionary import FEATURE_DICTIONARY, pacing_label
 from optimizer_pipeline.lib.features.labels.rules import rule_labeler
 from optimizer_pipeline.lib.features.runner import run_feature_batch
+from optimizer_pipeline.lib.sample.creative_videos import creative_design
 from optimizer_pipeline.lib.sample.media import plan_video, render_video
 from optimizer_pipeline.lib.testloop.creative_autopsy import (
     ANALYSED,
@@ -32,26 +33,11 @@ from optimizer_pipeline.lib.testloop.creatives import TAG_FIELDS, parse_creative
 from optimizer_pipeline.lib.testloop.pattern_hash import full_pattern_hash
 
 #: Cut rates well inside each pacing band of lib/features/dictionary.py (fast >= 0.5 cuts/s, slow < 0.2).
-CUTS_PER_SECOND = {"fast": 0.8, "medium": 0.35, "slow": 0.1}
 
 
 def render_creative_video(path: Path, pacing: str, *, seed: int = 0, duration_s: int = 10) -> Path:
     """A small real mp4 from the sample corpus renderer whose cut rate reads as ``pacing``."""
-    cps = CUTS_PER_SECOND[pacing]
-    design = {
-        "hook_cut_count": 1 if pacing != "slow" else 0,
-        "cuts_per_second": cps,
-        "has_text_hook": 1,
-        "text_share": 0.4,
-        "tempo_bpm": 120,
-        "brightness_mean": 120.0,
-        "colorfulness_mean": 0.5,
-        "motion_mean": 2.0,
-        "has_audio": 1,
-        "silence_ratio": 0.0,
-        "has_face": 0,
-    }
-    return render_video(path, plan_video(design, duration_s, np.random.default_rng(seed)))
+    return render_video(path, plan_video(creative_design(pacing), duration_s, np.random.default_rng(seed)))
 
 
 def registry(tmp_path: Path) -> pd.DataFrame:
